@@ -1,0 +1,324 @@
+/*
+ * zcio.h - move bytes between file descriptors the fastest correct way.
+ *
+ * This is the only installed header of libzcio.
+ *
+ * Invariants that hold for every function below:
+ *
+ *  - Errors: functions return >= 0 on success and -errno on failure.  They
+ *    never read or set errno.
+ *  - Progress: a function that moves data reports, through struct zcio_stats,
+ *    exactly how many bytes reached the destination, also when it fails.
+ *    Bytes taken from a source and not delivered are never silently dropped:
+ *    a seekable source is rewound to the first undelivered byte, a link keeps
+ *    them in its pipe, and anything else is counted in zcio_stats.stranded.
+ *  - Signals: no function lets SIGPIPE kill the caller; a destination whose
+ *    reader has gone is reported as -EPIPE.
+ *  - File descriptors: the caller's fds keep their flags (O_NONBLOCK,
+ *    O_APPEND, ...).  Nonblocking fds are waited for with poll() on the fd
+ *    that blocked.  The only change zcio may make to an fd it does not own is
+ *    growing a pipe's capacity, and only when asked (ZCIO_F_GROW_PIPE).
+ *  - Threads: every function is thread-safe unless its comment says
+ *    otherwise.  Internal pipes are pooled per thread and are close-on-exec.
+ *  - By reference: zero-copy paths pass page references, not copies.  Bytes a
+ *    file source holds are read when they are delivered, not when the call
+ *    returns for a pipe destination; see ZCIO_F_STABLE.
+ */
+#ifndef ZCIO_H
+#define ZCIO_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define ZCIO_VERSION_MAJOR 0
+#define ZCIO_VERSION_MINOR 1
+#define ZCIO_VERSION_PATCH 0
+#define ZCIO_VERSION_STRING "0.1.0"
+
+/* The library's version string, e.g. "0.1.0".  Never NULL. */
+const char *zcio_version(void);
+
+/* Length meaning "until the source reports end of file". */
+#define ZCIO_TO_EOF UINT64_MAX
+
+/*
+ * The ways bytes can move.  Stable numbering: values are only appended.
+ */
+enum zcio_path {
+	ZCIO_PATH_COPY = 0,        /* read()/write() through a user buffer */
+	ZCIO_PATH_COPY_FILE_RANGE, /* copy_file_range(): file to file, in kernel */
+	ZCIO_PATH_SENDFILE,        /* sendfile(): file pages to any fd */
+	ZCIO_PATH_SPLICE,          /* splice() directly: one side is a pipe */
+	ZCIO_PATH_SPLICE_PIPE,     /* splice() in and out of a pooled pipe */
+	ZCIO_PATH_TEE,             /* tee(): pipe pages duplicated by reference */
+	ZCIO_PATH_VMSPLICE,        /* vmsplice(): user pages handed to a pipe */
+	ZCIO_PATH_MSG_ZEROCOPY,    /* send(MSG_ZEROCOPY) with completions */
+	ZCIO_PATH_URING,           /* io_uring operations */
+	ZCIO_PATH_URING_SEND_ZC,   /* io_uring zero-copy send */
+	ZCIO_PATH_ZEROCOPY_RECV,   /* TCP_ZEROCOPY_RECEIVE page mapping */
+	ZCIO_PATH_COUNT
+};
+
+/* Room reserved in struct zcio_stats so new paths keep the ABI. */
+#define ZCIO_PATH_SLOTS 16
+
+/* Short lowercase name of a path ("splice", "copy", ...); "?" if unknown. */
+const char *zcio_path_name(int path);
+
+/*
+ * Why a path was not taken or was left.  Stable numbering.
+ */
+enum zcio_reason {
+	ZCIO_WHY_NONE = 0,
+	ZCIO_WHY_FORCED,      /* the caller asked for copying (ZCIO_F_COPY) */
+	ZCIO_WHY_STABLE,      /* ZCIO_F_STABLE: file sources are copied */
+	ZCIO_WHY_SMALL,       /* below the copy threshold: copying is cheaper */
+	ZCIO_WHY_KIND,        /* no zero-copy route between these fd kinds */
+	ZCIO_WHY_APPEND,      /* O_APPEND destination: splice and friends refuse */
+	ZCIO_WHY_NOSYS,       /* the kernel lacks the syscall (cached process-wide) */
+	ZCIO_WHY_FORBIDDEN,   /* EPERM confirmed by a probe: seccomp or similar */
+	ZCIO_WHY_REFUSED,     /* the kernel refused it for these fds (EINVAL, ...) */
+	ZCIO_WHY_CROSS_FS,    /* EXDEV: copy_file_range across filesystems */
+	ZCIO_WHY_ZERO_FIRST,  /* first call moved 0 bytes: not trusted as EOF */
+	ZCIO_WHY_NO_PIPE,     /* no pipe available: pool cap, EMFILE, clamped size */
+	ZCIO_WHY_COUNT
+};
+
+/* Short lowercase phrase for a reason; "?" if unknown. */
+const char *zcio_reason_name(int reason);
+
+/* One fallback: the path left, the path taken, why, and where. */
+struct zcio_fallback {
+	uint8_t from;     /* enum zcio_path abandoned */
+	uint8_t to;       /* enum zcio_path taken next */
+	uint16_t reason;  /* enum zcio_reason */
+	int32_t err;      /* the errno behind it, 0 when none */
+	uint64_t at;      /* bytes the call had delivered when it happened */
+};
+
+#define ZCIO_STATS_FALLBACKS 8
+
+/* Which fd a nonblocking operation waits for (zcio_stats.wait). */
+enum zcio_wait {
+	ZCIO_WAIT_NONE = 0,
+	ZCIO_WAIT_IN = 1,   /* poll the source for POLLIN */
+	ZCIO_WAIT_OUT = 2,  /* poll the destination for POLLOUT */
+};
+
+/*
+ * Counters filled by every data-moving function.
+ *
+ * Counters accumulate over calls: zero the struct once (= {0}) and pass it to
+ * as many calls as you like.  last_bytes, stranded and wait describe only the
+ * most recent call and are overwritten by each one.  A NULL stats pointer is
+ * accepted everywhere.
+ */
+struct zcio_stats {
+	uint64_t bytes;        /* bytes delivered, all calls */
+	uint64_t last_bytes;   /* bytes delivered by the latest call, even on error */
+	uint64_t path_bytes[ZCIO_PATH_SLOTS]; /* bytes delivered per enum zcio_path */
+	uint64_t syscalls;     /* data-moving syscalls issued, all calls */
+	uint64_t waits;        /* times a call waited in poll(), all calls */
+	uint64_t stranded;     /* latest call: bytes taken from an unseekable source
+	                          and lost with the error it returns */
+	uint64_t pending;      /* latest call (links): bytes held in the link's pipe */
+	int32_t wait;          /* latest call (links): enum zcio_wait after -EAGAIN */
+	uint32_t nfallbacks;   /* fallbacks, all calls (may exceed the array) */
+	struct zcio_fallback fallback[ZCIO_STATS_FALLBACKS]; /* the first ones */
+	uint64_t reserved[8];
+};
+
+/*
+ * Format stats as human-readable lines ("splice: 2147483648 bytes", one per
+ * path used, then one per distinct fallback with its reason).  Writes at most
+ * len bytes including the terminating NUL; returns the length it wanted to
+ * write (like snprintf), or -EINVAL.
+ */
+int zcio_stats_format(const struct zcio_stats *st, char *buf, size_t len);
+
+/* ---- options ------------------------------------------------------------ */
+
+/* Force read()/write() for everything: the baseline. */
+#define ZCIO_F_COPY        (1u << 0)
+/*
+ * Snapshot semantics for file sources: copy bytes out of regular files
+ * instead of passing page references, so that writes made to the file after
+ * the call returns can never show up at the destination.  Without it, bytes
+ * spliced from a file into a pipe are read from the page cache when the pipe's
+ * reader consumes them (sendfile(2) asks the same of its callers).
+ */
+#define ZCIO_F_STABLE      (1u << 1)
+/* Read the source at zcio_opts.in_offset with positional I/O; the source
+ * fd's own offset is neither used nor moved.  Regular-file sources only. */
+#define ZCIO_F_OFFSET      (1u << 2)
+/*
+ * Allow growing a source or destination pipe the caller passed (not one zcio
+ * created) to zcio_opts.pipe_size with F_SETPIPE_SZ.  A larger pipe cuts
+ * context switches for its reader several-fold, but the pipe is shared with
+ * another process, and old kernels (before 5.16) could hang a reader when a
+ * pipe was resized under it.  Only ever grows, never shrinks; failure is
+ * ignored.
+ */
+#define ZCIO_F_GROW_PIPE   (1u << 3)
+/* More data will follow this call to the same socket: keep the last segment
+ * corked (MSG_MORE).  Without it the last bytes leave at once. */
+#define ZCIO_F_MORE        (1u << 4)
+/* Choose the body method of zcio_send_file() (default: library's choice). */
+#define ZCIO_F_VIA_SENDFILE (1u << 5)  /* header with send(MSG_MORE), then sendfile() */
+#define ZCIO_F_VIA_PIPE     (1u << 6)  /* header written into a pipe, file spliced behind */
+
+/* Threshold used when zcio_opts.copy_threshold is 0, before calibration. */
+#define ZCIO_DEFAULT_THRESHOLD (16u * 1024)
+
+struct zcio_opts {
+	uint32_t flags;           /* ZCIO_F_* */
+	uint32_t copy_threshold;  /* transfers known to be smaller are copied;
+	                             0: library default; 1: never copy for size */
+	uint32_t pipe_size;       /* capacity wanted for pipes; 0: 1 MiB, clamped
+	                             to /proc/sys/fs/pipe-max-size */
+	uint32_t chunk;           /* max bytes per syscall; 0: automatic */
+	int32_t timeout_ms;       /* blocking calls on nonblocking fds: give up with
+	                             -ETIMEDOUT after waiting this long for one fd;
+	                             0: wait forever */
+	uint32_t reserved0;
+	uint64_t in_offset;       /* with ZCIO_F_OFFSET */
+	uint64_t reserved[4];
+};
+
+/* ---- probing ------------------------------------------------------------ */
+
+#define ZCIO_HAVE_SPLICE          (1u << 0)
+#define ZCIO_HAVE_TEE             (1u << 1)
+#define ZCIO_HAVE_VMSPLICE        (1u << 2)
+#define ZCIO_HAVE_SENDFILE        (1u << 3)
+#define ZCIO_HAVE_COPY_FILE_RANGE (1u << 4)
+#define ZCIO_HAVE_MSG_ZEROCOPY    (1u << 5)
+#define ZCIO_HAVE_IO_URING        (1u << 6)
+#define ZCIO_HAVE_ZEROCOPY_RECV   (1u << 7)
+#define ZCIO_HAVE_PIPE_RESIZE     (1u << 8)
+
+/* io_uring opcodes zcio can use (zcio_features.uring_ops). */
+#define ZCIO_URING_SPLICE   (1u << 0)
+#define ZCIO_URING_TEE      (1u << 1)
+#define ZCIO_URING_SEND     (1u << 2)
+#define ZCIO_URING_RECV     (1u << 3)
+#define ZCIO_URING_SEND_ZC  (1u << 4)
+#define ZCIO_URING_SENDMSG_ZC (1u << 5)
+#define ZCIO_URING_READ     (1u << 6)
+#define ZCIO_URING_WRITE    (1u << 7)
+#define ZCIO_URING_POLL_ADD (1u << 8)
+
+struct zcio_features {
+	uint32_t have;                 /* ZCIO_HAVE_* */
+	uint32_t uring_ops;            /* ZCIO_URING_*, 0 without io_uring */
+	int32_t uring_error;           /* -errno of io_uring_setup, 0 if it worked */
+	uint32_t page_size;
+	uint64_t pipe_max_size;        /* /proc/sys/fs/pipe-max-size, 0 if unreadable */
+	uint64_t pipe_user_pages_soft; /* 0 if unreadable or unlimited */
+	uint64_t pipe_user_pages_hard; /* 0 if unreadable or unlimited */
+	int32_t pipe_limits_apply;     /* 1 when this process is subject to them
+	                                  (no CAP_SYS_RESOURCE/CAP_SYS_ADMIN) */
+	uint32_t reserved0;
+	char kernel[64];               /* uname release */
+	uint64_t reserved[8];
+};
+
+/*
+ * Ask the running kernel which mechanisms it offers.  Probes each syscall
+ * with invalid fds (EBADF means present), so it moves no data.  Results of
+ * syscall probes are cached process-wide; the /proc limits are re-read.
+ * Returns 0, or -EINVAL for a NULL pointer.  Thread-safe.
+ */
+int zcio_probe(struct zcio_features *out);
+
+/* ---- blocking copies ---------------------------------------------------- */
+
+/*
+ * Move len bytes (or until end of file with ZCIO_TO_EOF) from fd in to fd
+ * out, choosing the route from what the two fds are:
+ *
+ *   file -> file         copy_file_range, then sendfile, then read/write
+ *   file -> pipe         splice
+ *   file -> socket, dev  sendfile
+ *   pipe -> anything     splice
+ *   socket -> pipe       splice
+ *   socket -> file/socket  splice through a pooled pipe
+ *   tty, datagram socket, O_APPEND file, procfs ...   read/write
+ *
+ * Transfers known to be smaller than the copy threshold are copied.  When a
+ * path turns out unsupported part-way, the next one continues at exactly the
+ * byte where it stopped, after delivering what an intermediate pipe held.
+ *
+ * Blocking: waits until done.  A nonblocking fd is waited for with poll();
+ * opts->timeout_ms bounds each wait.  The source's fd offset (regular files,
+ * unless ZCIO_F_OFFSET) ends just past the last byte delivered, also on
+ * error; the destination's offset advances by what was written.
+ *
+ * Returns the number of bytes delivered (less than len only at end of file),
+ * or -errno: -EPIPE when the destination's reader has gone, -ETIMEDOUT,
+ * -EISDIR, -EBADF, an I/O error...  On error stats->last_bytes says how many
+ * bytes were delivered first.  opts and stats may be NULL.  Thread-safe;
+ * two threads must not use the same fds at once.
+ *
+ * stdio: flush a FILE * (fflush) before passing its fd, or its buffered
+ * bytes come out after zcio's.
+ */
+int64_t zcio_copy(int in, int out, uint64_t len,
+		  const struct zcio_opts *opts, struct zcio_stats *stats);
+
+/*
+ * Send hdr (may be NULL when hdrlen is 0) followed by len bytes of the
+ * regular file fd starting at off (ZCIO_TO_EOF: to its end), to out as one
+ * stream.  out may be a stream socket, a pipe or a file.
+ *
+ * Small totals (below the copy threshold) go out with one writev()/sendmsg().
+ * Larger ones put the header in a pipe and splice the file behind it
+ * (ZCIO_F_VIA_PIPE), or send the header with MSG_MORE and sendfile() the
+ * body (ZCIO_F_VIA_SENDFILE); without either flag the library picks.  fd's
+ * offset is not used or moved.
+ *
+ * If the file is shorter than off + len (truncated while sending), fewer
+ * bytes are sent and -ENODATA is returned with stats->last_bytes telling how
+ * many (header included) went out: never padding, never hanging.
+ *
+ * Returns hdrlen + body bytes sent, or -errno.  Blocking, like zcio_copy().
+ * Same by-reference rule as zcio_copy (ZCIO_F_STABLE).  Thread-safe.
+ */
+int64_t zcio_send_file(int out, const void *hdr, size_t hdrlen,
+		       int fd, uint64_t off, uint64_t len,
+		       const struct zcio_opts *opts, struct zcio_stats *stats);
+
+/* ---- the pipe pool ------------------------------------------------------ */
+
+struct zcio_pool_stats {
+	uint32_t live;          /* pipes zcio holds open, process-wide */
+	uint32_t idle;          /* of those, idle in the calling thread's pool */
+	uint32_t max_live;      /* the cap; past it, zcio copies */
+	uint32_t clamped;       /* pipes refused because the kernel clamped them */
+	uint64_t created;       /* pipes created, process-wide */
+	uint64_t reused;        /* pipes taken from a pool, process-wide */
+	uint64_t reserved[4];
+};
+
+/* Read the pool's counters.  Returns 0 or -EINVAL.  Thread-safe. */
+int zcio_pool_stats(struct zcio_pool_stats *out);
+
+/*
+ * Set the cap on pipes zcio keeps open process-wide (default 256).  Past it,
+ * operations copy instead of failing.  0 restores the default.  Returns 0.
+ */
+int zcio_pool_set_max(uint32_t max_live);
+
+/* Close the idle pipes of the calling thread's pool.  Pools are also emptied
+ * when a thread exits, and in the child after fork(). */
+void zcio_pool_flush(void);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* ZCIO_H */

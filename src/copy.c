@@ -1,0 +1,79 @@
+/*
+ * copy.c - zcio_copy(): a blocking move of N bytes, or to EOF, along the
+ * route for its two fds, falling back path by path from the exact byte where
+ * the previous path stopped.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include "export.h"
+#include "move.h"
+#include "route.h"
+#include "stats.h"
+#include "sys.h"
+#include "transfer.h"
+#include "zcio.h"
+
+/*
+ * After an error, put a regular-file source's offset back to the first byte
+ * not delivered, so nothing is lost: the caller can retry or resume.
+ */
+static void rewind_stranded(struct zcio__move *m)
+{
+	if (m->positional) {
+		/* Nothing was consumed: the caller's offset + last_bytes is
+		 * the first byte not delivered. */
+		m->stranded = 0;
+		return;
+	}
+	if (!m->stranded)
+		return;
+	if (m->in.kind != ZCIO__REG && m->in.kind != ZCIO__BLK)
+		return;
+	if (zcio__lseek(m->in.fd, -(int64_t)m->stranded, SEEK_CUR) >= 0)
+		m->stranded = 0;
+}
+
+ZCIO_EXPORT int64_t zcio_copy(int in, int out, uint64_t len,
+			      const struct zcio_opts *opts, struct zcio_stats *stats)
+{
+	static const struct zcio_opts defaults;
+	struct zcio_stats local = { 0 };
+	struct zcio_stats *st = stats ? stats : &local;
+	const struct zcio_opts *o = opts ? opts : &defaults;
+	struct zcio__move m;
+	uint64_t size = UINT64_MAX;
+	int r;
+
+	zcio__stats_begin(st);
+	if (len == 0)
+		return 0;
+	r = zcio__transfer_setup(&m, in, out, o, st);
+	if (r < 0)
+		return r;
+	m.want = len;
+	if (o->flags & ZCIO_F_OFFSET) {
+		if (m.in.kind != ZCIO__REG && m.in.kind != ZCIO__BLK)
+			return -ESPIPE;
+		m.positional = true;
+		m.in_off = o->in_offset;
+	}
+	/*
+	 * How much is coming, for the threshold: the length asked for, or at
+	 * most a regular file's size (a size of 0 is procfs or empty: either
+	 * way one read() settles it).  Unknown for pipes and sockets.
+	 */
+	if (len != ZCIO_TO_EOF)
+		size = len;
+	if (m.in.kind == ZCIO__REG && m.in.size < size)
+		size = m.in.size;
+
+	r = zcio__transfer_run(&m, size, zcio__threshold(o->copy_threshold));
+	if (r < 0) {
+		rewind_stranded(&m);
+		st->stranded = m.stranded;
+		return r;
+	}
+	return (int64_t)m.done;
+}

@@ -1,0 +1,98 @@
+/*
+ * route.c - the route table: (source kind, destination kind, size) -> paths.
+ *
+ *   source \ dest   file/blk          pipe     stream socket   char dev
+ *   file/blk        cfr, sendfile     splice   sendfile (*)    sendfile
+ *   pipe            splice            splice   splice          splice
+ *   stream socket   splice via pipe   splice   splice via pipe splice via pipe
+ *
+ * (*) With a header in front (zcio_send_file), or ZCIO_F_VIA_PIPE: the header
+ *     written into a pooled pipe and the file spliced behind it.
+ *
+ * Every route ends with read()/write(), which works for any pair.  Terminals,
+ * datagram sockets (splice would merge messages), character-device sources
+ * (their bytes are generated, there are no pages to share), anonymous
+ * inodes, O_APPEND destinations (the splice family refuses them with
+ * EINVAL/EBADF), and transfers below the threshold are copied outright.
+ */
+#include "route.h"
+
+#include <stdlib.h>
+
+static int natural_route(const struct zcio__move *m, int *paths)
+{
+	enum zcio__kind in = m->in.kind, out = m->out.kind;
+	bool out_file = out == ZCIO__REG || out == ZCIO__BLK;
+	int n = 0;
+
+	if (in == ZCIO__REG || in == ZCIO__BLK) {
+		if (out_file) {
+			paths[n++] = ZCIO_PATH_COPY_FILE_RANGE;
+			paths[n++] = ZCIO_PATH_SENDFILE;
+		} else if (out == ZCIO__PIPE) {
+			paths[n++] = ZCIO_PATH_SPLICE;
+		} else if (out == ZCIO__STREAM && m->hdr_len && !(m->flags & ZCIO_F_VIA_SENDFILE)) {
+			/* A header first: write it into a pipe and splice the
+			 * file behind it, one stream with no corking games. */
+			paths[n++] = ZCIO_PATH_SPLICE_PIPE;
+		} else if (out == ZCIO__STREAM && (m->flags & ZCIO_F_VIA_PIPE)) {
+			paths[n++] = ZCIO_PATH_SPLICE_PIPE;
+		} else if (out == ZCIO__STREAM || out == ZCIO__CHR) {
+			paths[n++] = ZCIO_PATH_SENDFILE;
+		}
+	} else if (in == ZCIO__PIPE) {
+		if (out_file || out == ZCIO__PIPE || out == ZCIO__STREAM || out == ZCIO__CHR)
+			paths[n++] = ZCIO_PATH_SPLICE;
+	} else if (in == ZCIO__STREAM) {
+		if (out == ZCIO__PIPE)
+			paths[n++] = ZCIO_PATH_SPLICE;
+		else if (out_file || out == ZCIO__STREAM || out == ZCIO__CHR)
+			paths[n++] = ZCIO_PATH_SPLICE_PIPE;
+	}
+	paths[n++] = ZCIO_PATH_COPY;
+	return n;
+}
+
+void zcio__route_plan(struct zcio__move *m, uint64_t size, uint32_t threshold,
+		      struct zcio__route *r)
+{
+	int why = ZCIO_WHY_NONE;
+
+	r->n = natural_route(m, r->paths);
+	r->skipped_from = r->paths[0];
+	r->skipped_why = ZCIO_WHY_NONE;
+	if (r->n == 1)
+		return; /* copy is the only route: nothing was skipped */
+
+	if (m->flags & ZCIO_F_COPY)
+		why = ZCIO_WHY_FORCED;
+	else if ((m->flags & ZCIO_F_STABLE) &&
+		 (m->in.kind == ZCIO__REG || m->in.kind == ZCIO__BLK))
+		why = ZCIO_WHY_STABLE;
+	else if (size < threshold)
+		why = ZCIO_WHY_SMALL;
+	else if (m->out.kind == ZCIO__REG && zcio__endpoint_append(&m->out))
+		why = ZCIO_WHY_APPEND;
+	if (why != ZCIO_WHY_NONE) {
+		r->paths[0] = ZCIO_PATH_COPY;
+		r->n = 1;
+		r->skipped_why = why;
+	}
+}
+
+uint32_t zcio__threshold(uint32_t from_opts)
+{
+	static uint32_t from_env; /* 0: not read; UINT32_MAX: none set */
+
+	if (from_opts)
+		return from_opts;
+	if (!from_env) {
+		/* ZCIO_COPY_THRESHOLD overrides the built-in value for
+		 * programs that do not pass options (benchmarks, tests). */
+		const char *s = getenv("ZCIO_COPY_THRESHOLD");
+		unsigned long v = s ? strtoul(s, NULL, 0) : 0;
+
+		from_env = v ? (v > UINT32_MAX - 1 ? UINT32_MAX - 1 : (uint32_t)v) : UINT32_MAX;
+	}
+	return from_env != UINT32_MAX ? from_env : ZCIO_DEFAULT_THRESHOLD;
+}
