@@ -4,6 +4,7 @@
  * the previous path stopped.
  */
 #include <errno.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <unistd.h>
 
@@ -44,6 +45,8 @@ ZCIO_EXPORT int64_t zcio_copy(int in, int out, uint64_t len,
 	const struct zcio_opts *o = opts ? opts : &defaults;
 	struct zcio__move m;
 	uint64_t size = UINT64_MAX;
+	uint32_t threshold;
+	bool restore_offset = false;
 	int r;
 
 	zcio__stats_begin(st);
@@ -69,7 +72,30 @@ ZCIO_EXPORT int64_t zcio_copy(int in, int out, uint64_t len,
 	if (m.in.kind == ZCIO__REG && m.in.size < size)
 		size = m.in.size;
 
-	r = zcio__transfer_run(&m, size, zcio__threshold(o->copy_threshold));
+	threshold = zcio__threshold(o->copy_threshold);
+	/*
+	 * A regular file headed for a zero-copy path is read positionally
+	 * from its current offset up to the size it has now, so every count
+	 * is exact (see to_take() in move.c), and its offset is set once at
+	 * the end: just past the last byte delivered, even after an error.
+	 * Small files keep plain read(), which moves the offset itself.
+	 */
+	if (!m.positional && m.in.kind == ZCIO__REG && size >= threshold &&
+	    !(o->flags & (ZCIO_F_COPY | ZCIO_F_STABLE))) {
+		int64_t pos = zcio__lseek(in, 0, SEEK_CUR);
+
+		if (pos >= 0) {
+			m.positional = true;
+			m.in_off = (uint64_t)pos;
+			restore_offset = true;
+		}
+	}
+	if (m.positional && m.in.kind == ZCIO__REG)
+		m.in_end = m.in.size;
+
+	r = zcio__transfer_run(&m, size, threshold);
+	if (restore_offset)
+		(void)zcio__lseek(in, (int64_t)m.in_off - (int64_t)m.stranded, SEEK_SET);
 	if (r < 0) {
 		rewind_stranded(&m);
 		st->stranded = m.stranded;

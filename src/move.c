@@ -51,9 +51,39 @@ static void header_delivered(struct zcio__move *m, size_t n)
 	zcio__stats_delivered(m->st, ZCIO_PATH_COPY, n);
 }
 
+/*
+ * Bytes still to take from the source, when that is certain: the wanted
+ * bytes not yet delivered nor held (`held`: taken, not yet delivered), or
+ * for a positional file source read to EOF, what the file held when we
+ * started.  UINT64_MAX when unknown.  MSG_MORE/SPLICE_F_MORE are set only
+ * when this is known to be non-zero: corking a last segment for bytes that
+ * never come stalls it (up to 200 ms; Go #41513).
+ */
+static uint64_t to_take(const struct zcio__move *m, uint64_t held)
+{
+	uint64_t left = m->want == ZCIO_TO_EOF ? UINT64_MAX : m->want - m->done - held;
+
+	if (m->positional && m->in_end) {
+		uint64_t in_file = m->in_end > m->in_off ? m->in_end - m->in_off : 0;
+
+		if (in_file < left)
+			left = in_file;
+	}
+	return left;
+}
+
+/*
+ * Bytes to ask for in one syscall: what is wanted, at most dflt (or the
+ * caller's chunk).  For a positional file source, no more than the file
+ * held when we started; once there, a full-size request checks whether it
+ * grew (usually it returns 0: EOF).
+ */
 static size_t chunk_for(const struct zcio__move *m, uint64_t left, size_t dflt)
 {
 	uint64_t n = left;
+
+	if (m->positional && m->in_end > m->in_off && m->in_end - m->in_off < n)
+		n = m->in_end - m->in_off;
 
 	if (m->chunk && m->chunk < dflt)
 		dflt = m->chunk;
@@ -309,7 +339,7 @@ static int move_copy(struct zcio__move *m)
 		/* Cork only while more file data is certainly coming; bytes
 		 * from a socket or pipe leave at once (no 200 ms stalls). */
 		more = (m->flags & ZCIO_F_MORE) ||
-		       (is_file(m->in.kind) && zcio__move_left(m) > got);
+		       (is_file(m->in.kind) && to_take(m, got) != UINT64_MAX && to_take(m, got) > 0);
 		w = write_full(m, buf, got, &written, more);
 		if (w < 0) {
 			m->stranded = got - written;
@@ -588,9 +618,9 @@ static int move_splice_pipe(struct zcio__move *m)
 
 		/* 3. Out to the destination. */
 		if (ps.p.bytes > 0) {
+			uint64_t next = to_take(m, ps.body_in_pipe);
 			bool more = (m->flags & ZCIO_F_MORE) ||
-				    (in_file && !m->eof && !stop &&
-				     zcio__move_left(m) > ps.body_in_pipe);
+				    (in_file && !m->eof && !stop && next != UINT64_MAX && next > 0);
 			ssize_t d = zcio__splice(ps.p.rd, NULL, m->out.fd, NULL, ps.p.bytes,
 						 more ? SPLICE_F_MORE : 0);
 			int dwhy;

@@ -43,6 +43,8 @@ struct zcio__move {
 	bool eof;                  /* the source ended before `want` */
 	bool positional;           /* read the source at in_off */
 	uint64_t in_off;           /* next source offset when positional */
+	uint64_t in_end;           /* positional file sources: the file's size
+	                              when the transfer began (0: unknown) */
 
 	const unsigned char *hdr;  /* delivered before the body (may be NULL) */
 	size_t hdr_len;
