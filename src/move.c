@@ -1,9 +1,8 @@
 /*
  * move.c - the paths a blocking transfer can take.  See move.h.
  *
- * Every errno that makes a path "unsupported" (fall back, nothing lost) is
- * listed with the kernel or filesystem behaviour behind it in the
- * *_unsupported() functions below.  Any other errno is a real error.
+ * Which errnos make a path "unsupported" (fall back, nothing lost) is
+ * decided in fallback.c; any other errno is a real error.
  */
 #include "move.h"
 
@@ -13,6 +12,7 @@
 #include <sys/socket.h>
 #include <time.h>
 
+#include "fallback.h"
 #include "pipe.h"
 #include "stats.h"
 #include "sys.h"
@@ -156,72 +156,6 @@ static int wait_either(struct zcio__move *m)
 	m->st->waits++;
 	nanosleep(&(struct timespec){ .tv_nsec = 1000000 }, NULL);
 	return 0;
-}
-
-/* ---- errno classification ------------------------------------------------ */
-
-static int cfr_unsupported(int err)
-{
-	int why = zcio__sc_classify(ZCIO__SC_COPY_FILE_RANGE, err);
-
-	if (why)
-		return why; /* ENOSYS, EPERM */
-	switch (err) {
-	case EXDEV:
-		/* Different filesystems: allowed 5.3-5.18, refused again
-		 * since 5.19 unless the filesystem supports it. */
-		return ZCIO_WHY_CROSS_FS;
-	case EINVAL:     /* not regular files, overlapping ranges in one
-			    file, or a filesystem without support */
-	case EOPNOTSUPP: /* filesystem without copy support (EOPNOTSUPP ==
-			    ENOTSUP on Linux) */
-	case EBADF:      /* an O_APPEND destination */
-	case EIO:        /* CIFS/SMB servers without server-side copy */
-	case EACCES:     /* CephFS before 4.20 */
-	case EOVERFLOW:  /* offset + length past the filesystem maximum */
-	case ETXTBSY:    /* a swap file as either end */
-		return ZCIO_WHY_REFUSED;
-	default:
-		return 0;
-	}
-}
-
-static int sendfile_unsupported(int err)
-{
-	int why = zcio__sc_classify(ZCIO__SC_SENDFILE, err);
-
-	if (why)
-		return why; /* ENOSYS, EPERM */
-	switch (err) {
-	case EINVAL:     /* source cannot be mapped/spliced (procfs files,
-			    some FUSE), O_APPEND destination, or a
-			    destination without splice_write */
-	case EOPNOTSUPP: /* filesystem without splice_read */
-	case EOVERFLOW:  /* offset past what the source supports */
-	case ESPIPE:     /* an unseekable source passed as a file */
-		return ZCIO_WHY_REFUSED;
-	default:
-		return 0;
-	}
-}
-
-static int splice_unsupported(int err)
-{
-	int why = zcio__sc_classify(ZCIO__SC_SPLICE, err);
-
-	if (why)
-		return why; /* ENOSYS, EPERM */
-	switch (err) {
-	case EINVAL:     /* an end without splice_read/splice_write (many
-			    procfs/sysfs files since 5.10, some character
-			    devices), an O_APPEND destination, unix sockets
-			    on old kernels */
-	case EOPNOTSUPP: /* a socket family without splice support */
-	case ESPIPE:     /* an offset given for an unseekable end */
-		return ZCIO_WHY_REFUSED;
-	default:
-		return 0;
-	}
 }
 
 /* ---- writing out through user memory ------------------------------------- */
@@ -376,7 +310,7 @@ static int move_copy_file_range(struct zcio__move *m)
 			m->eof = true;
 			break;
 		}
-		why = cfr_unsupported((int)-r);
+		why = zcio__cfr_unsupported((int)-r);
 		if (why)
 			return unsupported(m, why, (int)-r);
 		return (int)r;
@@ -414,7 +348,7 @@ static int move_sendfile(struct zcio__move *m)
 				return (int)r;
 			continue;
 		}
-		why = sendfile_unsupported((int)-r);
+		why = zcio__sendfile_unsupported((int)-r);
 		if (why)
 			return unsupported(m, why, (int)-r);
 		return (int)r;
@@ -457,7 +391,7 @@ static int move_splice(struct zcio__move *m)
 				return (int)r;
 			continue;
 		}
-		why = splice_unsupported((int)-r);
+		why = zcio__splice_unsupported((int)-r);
 		if (why)
 			return unsupported(m, why, (int)-r);
 		return (int)r;
@@ -608,7 +542,7 @@ static int move_splice_pipe(struct zcio__move *m)
 					}
 				}
 				/* else: no free slot; drain first */
-			} else if ((why = splice_unsupported((int)-f))) {
+			} else if ((why = zcio__splice_unsupported((int)-f))) {
 				stop = 1;
 				err = (int)-f;
 			} else {
@@ -637,7 +571,7 @@ static int move_splice_pipe(struct zcio__move *m)
 				d = r;
 			} else if (d == 0) {
 				d = -EIO; /* our pipe holds data: cannot happen */
-			} else if ((dwhy = splice_unsupported((int)-d))) {
+			} else if ((dwhy = zcio__splice_unsupported((int)-d))) {
 				r = drain_pipe_by_copy(m, &ps);
 				if (r == 0) {
 					if (stop >= 0) {
