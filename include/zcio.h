@@ -292,6 +292,82 @@ int64_t zcio_send_file(int out, const void *hdr, size_t hdrlen,
 		       int fd, uint64_t off, uint64_t len,
 		       const struct zcio_opts *opts, struct zcio_stats *stats);
 
+/* ---- nonblocking links -------------------------------------------------- */
+
+/*
+ * A link moves bytes one way, in -> out, without blocking: the building
+ * block of relays and servers driven by an event loop (epoll, poll,
+ * io_uring poll, libev...; level- or edge-triggered).  Bytes travel through
+ * a pipe from the pool (splice in, splice out) or, when splicing is
+ * unsupported for the pair, no pipe is available, or chunks are small,
+ * through a small buffer.  The two are never mixed out of order.
+ *
+ * A link holds a pipe or a buffer only while bytes are in flight: an idle
+ * link holds neither.  It never changes the flags of its fds; give it
+ * nonblocking fds (with blocking ones, pump blocks).  Not thread-safe: one
+ * thread at a time per link.  Free it with zcio_link_free(); the fds stay
+ * the caller's.
+ */
+struct zcio_link;
+
+/*
+ * Create a link from in to out moving at most len bytes (ZCIO_TO_EOF: until
+ * the source ends).  opts (may be NULL): ZCIO_F_COPY (never splice),
+ * ZCIO_F_OFFSET (in is a regular file read at opts->in_offset), pipe_size,
+ * copy_threshold (chunks that come in smaller than this switch the link to
+ * its buffer until a large one arrives).  Returns 0 and sets *link, or
+ * -ENOMEM, -EBADF, -EISDIR, -ESPIPE.
+ */
+int zcio_link_new(int in, int out, uint64_t len, const struct zcio_opts *opts,
+		  struct zcio_link **link);
+
+/*
+ * Move bytes until one of the fds would block, the source ends, or `max`
+ * bytes (0: no limit) have been delivered in this call.  Returns:
+ *
+ *   -EAGAIN  nothing more can move now: poll stats->wait's fd (ZCIO_WAIT_IN:
+ *            the source for POLLIN; ZCIO_WAIT_OUT: the destination for
+ *            POLLOUT) and call again.  Only reported after that fd itself
+ *            returned EAGAIN, so edge-triggered loops do not stall.
+ *   0        the source has ended (or len was reached) and every byte it
+ *            gave has been delivered: the caller may now shutdown(out,
+ *            SHUT_WR).  Never returned while bytes are still in the pipe.
+ *   > 0      `max` bytes were delivered (the budget): call again, no wait.
+ *   -errno   an error on either fd (-EPIPE, -ECONNRESET...).  Bytes the
+ *            link still holds stay there: see zcio_link_pending/drain.
+ *
+ * stats (may be NULL): last_bytes is what this call delivered; pending is
+ * what the link holds afterwards.
+ */
+int64_t zcio_link_pump(struct zcio_link *link, uint64_t max, struct zcio_stats *stats);
+
+/*
+ * Queue len bytes from memory to be delivered before anything the link
+ * takes from its source next (an HTTP header in front of a file body: it is
+ * written into the pipe and the file is spliced behind it).  The bytes are
+ * copied; buf may be reused at once.  Returns 0 or -ENOMEM.
+ */
+int zcio_link_push(struct zcio_link *link, const void *buf, size_t len);
+
+/* Bytes the link has taken (from its source or zcio_link_push) and not yet
+ * delivered. */
+uint64_t zcio_link_pending(const struct zcio_link *link);
+
+/* True once the source has reported its end (or len was reached), whether
+ * or not everything has been delivered yet. */
+int zcio_link_source_done(const struct zcio_link *link);
+
+/*
+ * Recovery: copy up to len bytes of what the link holds, in order, into
+ * buf, removing them from the link.  Returns the number of bytes copied
+ * (0 when nothing is held), or -errno.
+ */
+int64_t zcio_link_drain(struct zcio_link *link, void *buf, size_t len);
+
+/* Free the link: its pipe goes back to the pool if empty, else is closed.
+ * Held bytes are discarded (drain them first if they matter).  NULL ok. */
+void zcio_link_free(struct zcio_link *link);
+
 /* ---- the pipe pool ------------------------------------------------------ */
 
 struct zcio_pool_stats {
