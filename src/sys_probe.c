@@ -171,8 +171,11 @@ ZCIO_EXPORT int zcio_probe(struct zcio_features *f)
 	f->pipe_user_pages_hard = zcio__read_proc_u64("/proc/sys/fs/pipe-user-pages-hard");
 	f->pipe_limits_apply = pipe_limits_apply();
 	if (uname(&u) == 0) {
-		strncpy(f->kernel, u.release, sizeof(f->kernel) - 1);
-		f->kernel[sizeof(f->kernel) - 1] = '\0';
+		/* Releases are far shorter than 64 bytes; cut if not. */
+		size_t n = strnlen(u.release, sizeof(f->kernel) - 1);
+
+		memcpy(f->kernel, u.release, n);
+		f->kernel[n] = '\0';
 	}
 	return 0;
 }
