@@ -1,0 +1,187 @@
+#!/usr/bin/env bash
+# matrix.sh - every pair of fd kinds through `zcio cat`, and through zcopy
+# (the library directly) for the sources the CLI cannot name: every byte
+# arrives, in order, and --stats names the path that moved it.
+#
+# Sources:      file operand, file on stdin, pipe, FIFO, TCP socket, unix
+#               stream socket, unix datagram socket, /dev/null, a /proc file,
+#               an empty file, a small sparse file (+ /dev/zero with a length
+#               and a /proc file forced past the threshold, for zcopy)
+# Destinations: file, O_APPEND file (>>), pipe, FIFO, TCP socket, unix
+#               stream socket, unix datagram socket, /dev/null
+. "$(dirname "$0")/../lib.sh"
+. "$ROOT/tests/helpers/lib-extra.sh"
+
+need_helpers || done_testing
+
+SIZE=3146000 # 3 MiB and a partial page
+SRC=$T_TMP/src
+EMPTY=$T_TMP/empty
+SPARSE=$T_TMP/sparse
+FIFO_IN=$T_TMP/fifo-in
+FIFO_OUT=$T_TMP/fifo-out
+OUT=$T_TMP/out
+ERR=$T_TMP/err
+WANT=$T_TMP/want
+PROC=/proc/version
+
+"$ZGEN" "$SIZE" 1 > "$SRC"
+: > "$EMPTY"
+"$ZGEN" --sparse "$SPARSE" 3M > /dev/null
+mkfifo "$FIFO_IN" "$FIFO_OUT"
+
+SOURCES="file stdin pipe fifo tcp unix dgram devnull proc empty sparse"
+DESTS="file append pipe fifo tcp unix dgram devnull"
+
+# The bytes each source delivers, and their checksums (computed once).
+cat "$PROC" > "$T_TMP/proc-copy"
+head -c "$SIZE" /dev/zero > "$T_TMP/zeros"
+declare -A WANT_SIZE WANT_SUM WANT_APPEND_SUM
+PREFIX_LINE="already here"
+for s in $SOURCES devzero proc1; do
+	case $s in
+	devnull | empty) f=$EMPTY ;;
+	proc | proc1) f=$T_TMP/proc-copy ;;
+	devzero) f=$T_TMP/zeros ;;
+	sparse) f=$SPARSE ;;
+	*) f=$SRC ;;
+	esac
+	WANT_SIZE[$s]=$(size_of "$f")
+	WANT_SUM[$s]=$(csum "$f")
+	WANT_APPEND_SUM[$s]=$({ echo "$PREFIX_LINE"; cat "$f"; } > "$T_TMP/w" && csum "$T_TMP/w")
+done
+
+# Set path to the one that must carry every byte of SRC kind to DST kind
+# (the route table of DESIGN.md), or "none" when no byte moves.
+expected_path() {
+	local s=$1 d=$2
+	case $s in
+	devnull | empty) path=none; return ;;
+	proc | proc1 | devzero | dgram) path=copy; return ;;
+	esac
+	case $d in
+	append | dgram) path=copy; return ;;
+	esac
+	case $s:$d in
+	file:file | stdin:file | sparse:file) path=copy_file_range ;;
+	file:pipe | stdin:pipe | sparse:pipe | file:fifo | stdin:fifo | sparse:fifo) path=splice ;;
+	file:* | stdin:* | sparse:*) path=sendfile ;; # sockets and /dev/null
+	pipe:* | fifo:*) path=splice ;;
+	tcp:pipe | tcp:fifo | unix:pipe | unix:fifo) path=splice ;;
+	tcp:* | unix:*) path=splice-pipe ;;
+	esac
+}
+
+# Build the shell command running PROG (which reads its source as $IN and
+# writes stdout) from source kind $1 to destination kind $2.  Sets CMD,
+# and FEEDER/DRAINER for the FIFO cases (run in the background).
+build_cmd() {
+	local s=$1 d=$2 tool=$3 pre="" wrap="" redir="" post="" in=-
+	FEEDER="" DRAINER=""
+	case $s in
+	file) in=$SRC ;;
+	sparse) in=$SPARSE ;;
+	devnull) in=/dev/null ;;
+	proc | proc1) in=$PROC ;;
+	empty) in=$EMPTY ;;
+	devzero) in=/dev/zero ;;
+	stdin) redir=" < $SRC" ;;
+	pipe) pre="cat $SRC | " ;;
+	fifo) in=$FIFO_IN FEEDER="cat $SRC > $FIFO_IN" ;;
+	tcp | unix | dgram) pre="cat $SRC | $ZSOCK in $s -- " ;;
+	esac
+	case $d in
+	file) post=" > $OUT" ;;
+	append) post=" >> $OUT" ;;
+	pipe) post=" | cat > $OUT" ;;
+	fifo) post=" > $FIFO_OUT" DRAINER="cat $FIFO_OUT > $OUT" ;;
+	tcp | unix | dgram) wrap="$ZSOCK out $d -- " post=" > $OUT" ;;
+	devnull) post=" > /dev/null" ;;
+	esac
+	local prog
+	if [ "$tool" = cat ]; then
+		[ "$in" = - ] && in=""
+		prog="$ZCIO cat --stats $in"
+	else
+		case $s in
+		devzero) prog="$ZCOPY --len $SIZE $in -" ;;
+		proc1) prog="$ZCOPY --threshold 1 $in -" ;;
+		*) prog="$ZCOPY $in -" ;;
+		esac
+	fi
+	CMD="$pre$wrap$prog$redir$post"
+}
+
+# run_case TOOL SRC DST: one transfer, its checks.
+run_case() {
+	local tool=$1 s=$2 d=$3 name="$1 $2 -> $3" want got path rc=0 n
+	local feeder_pid="" drainer_pid=""
+	build_cmd "$s" "$d" "$tool"
+	n=${WANT_SIZE[$s]}
+	want=${WANT_SUM[$s]}
+	rm -f "$OUT"
+	if [ "$d" = append ]; then
+		echo "$PREFIX_LINE" > "$OUT"
+		want=${WANT_APPEND_SUM[$s]}
+	fi
+	if [ -n "$DRAINER" ]; then
+		bash -c "$DRAINER" & drainer_pid=$!
+	fi
+	if [ -n "$FEEDER" ]; then
+		bash -c "$FEEDER" & feeder_pid=$!
+	fi
+	timeout -k 5 60 bash -o pipefail -c "$CMD" 2> "$ERR" || rc=$?
+	if [ -n "$drainer_pid" ]; then
+		# A command that failed before opening the FIFO leaves the
+		# reader waiting for a writer: open and close it.
+		[ "$rc" = 0 ] || : > "$FIFO_OUT" &
+		wait_bg "$drainer_pid" 20 || [ "$rc" != 0 ] || rc="(FIFO reader failed)"
+	fi
+	if [ -n "$feeder_pid" ]; then
+		[ "$rc" = 0 ] || cat "$FIFO_IN" > /dev/null &
+		wait_bg "$feeder_pid" 20 || [ "$rc" != 0 ] || rc="(FIFO writer failed)"
+	fi
+	if [ "$rc" != 0 ]; then
+		fail "$name" "status $rc: $(head -c 600 "$ERR" | tr '\n' '|')"
+		return
+	fi
+	if [ "$d" != devnull ]; then
+		got=$(csum "$OUT")
+		if [ "$got" = "$want" ]; then
+			pass "$name: bytes"
+		else
+			fail "$name: bytes" "checksum $got, want $want ($(size_of "$OUT") bytes)"
+		fi
+	fi
+	expect_bytes "$name: total" "$ERR" total "$n"
+	expected_path "$s" "$d"
+	# procfs may or may not take zero-copy paths when the threshold is
+	# off (proc1); what counts is that no byte was lost to a first
+	# "0 bytes" taken as end of file, which the checksum shows.
+	if [ "$path" != none ] && [ "$s" != proc1 ]; then
+		expect_bytes "$name: by $path" "$ERR" "$path" "$n"
+	fi
+	if [ "$d" = append ] && [[ " file stdin sparse pipe fifo tcp unix " == *" $s "* ]]; then
+		expect_fallback "$name: O_APPEND seen" "$ERR" '.* -> copy: destination is O_APPEND'
+	fi
+	expect_quiet "$name: quiet" "$ERR"
+}
+
+if need_cli; then
+	for s in $SOURCES; do
+		for d in $DESTS; do
+			run_case cat "$s" "$d"
+		done
+	done
+fi
+
+# The library itself, for sources the CLI reaches only through stdin (and
+# so only as the kinds above), plus /dev/zero with a length and a /proc file
+# with the size threshold disabled.
+for s in tcp unix dgram pipe devzero proc1; do
+	for d in $DESTS; do
+		run_case zcopy "$s" "$d"
+	done
+done
+
+done_testing
