@@ -133,21 +133,18 @@ static int wait_out(struct zcio__move *m)
 
 /*
  * EAGAIN from a syscall that touches two fds: wait for the one that blocked.
- * Only a nonblocking fd can produce EAGAIN, so if just one is nonblocking
- * it is the one.  With both, ask poll() which is not ready.  If both look
- * ready (a pipe has room for bytes but not for another page slot, say),
- * sleep a millisecond rather than spin.
+ * Ask poll() which is not ready.  Which fd is nonblocking does not tell:
+ * splice() turns on SPLICE_F_NONBLOCK for both ends when either is
+ * O_NONBLOCK (pipe to pipe), and a unix socket source honours that flag,
+ * so an empty *blocking* source next to a nonblocking pipe also gives
+ * EAGAIN (waiting on the ready pipe instead spun at 100% CPU).  If both
+ * look ready (a pipe has room for bytes but not for another page slot,
+ * say), sleep a millisecond rather than spin.
  */
 static int wait_either(struct zcio__move *m)
 {
-	bool in_nb = zcio__endpoint_nonblock(&m->in);
-	bool out_nb = zcio__endpoint_nonblock(&m->out);
 	int which;
 
-	if (in_nb && !out_nb)
-		return wait_in(m);
-	if (out_nb && !in_nb)
-		return wait_out(m);
 	which = zcio__which_blocked(m->in.fd, m->out.fd);
 	if (which == 1)
 		return wait_in(m);
