@@ -230,25 +230,38 @@ if [ -x "$EX/stable" ]; then
 	sed 's/^/# /' "$T_TMP/stable.out"
 fi
 
+# printed_port FILE PID: wait (5 s at most) for the "listening on
+# 127.0.0.1:PORT" line a server example prints once it listens; print PORT.
+printed_port() {
+	local port=""
+	for _ in $(seq 100); do
+		port=$(sed -n 's/^listening on 127\.0\.0\.1:\([0-9]*\)$/\1/p' "$1")
+		[ -n "$port" ] && break
+		kill -0 "$2" 2>/dev/null || break
+		sleep 0.05
+	done
+	echo "$port"
+}
+
+# finish PID: wait for a server example to exit (10 s at most); its status.
+finish() {
+	timeout 10 tail --pid="$1" -f /dev/null
+	kill "$1" 2>/dev/null
+	wait "$1"
+}
+
 if [ -x "$EX/send_file_http" ] && need curl "send_file_http: serves a file to curl"; then
 	srv_out=$T_TMP/http.out
 	"$EX/send_file_http" "$T_TMP/a" 0 >"$srv_out" 2>"$T_TMP/http.err" &
 	srv=$!
 	at_exit "kill $srv"
-	port=""
-	for _ in $(seq 100); do
-		port=$(sed -n 's/^listening on 127\.0\.0\.1:\([0-9]*\)$/\1/p' "$srv_out")
-		[ -n "$port" ] && break
-		kill -0 "$srv" 2>/dev/null || break
-		sleep 0.05
-	done
+	port=$(printed_port "$srv_out" "$srv")
 	if [ -z "$port" ]; then
 		fail "send_file_http: serves a file to curl" "server did not listen: $(cat "$T_TMP/http.err")"
 	else
 		timeout 30 curl -sS --max-time 20 -o "$T_TMP/http.got" "http://127.0.0.1:$port/" 2>"$T_TMP/curl.err"
 		crc=$?
-		timeout 10 tail --pid="$srv" -f /dev/null
-		wait "$srv"
+		finish "$srv"
 		src=$?
 		if [ $crc = 0 ] && [ $src = 0 ]; then
 			same_bytes "send_file_http: serves a file to curl, checksums match" "$T_TMP/a" "$T_TMP/http.got"
@@ -257,6 +270,38 @@ if [ -x "$EX/send_file_http" ] && need curl "send_file_http: serves a file to cu
 				"curl exit $crc ($(cat "$T_TMP/curl.err")), server exit $src ($(tr '\n' ' ' <"$T_TMP/http.err"))"
 		fi
 		sed 's/^/# server: /' "$T_TMP/http.err"
+	fi
+fi
+
+# Both directions of the relay at once: a file goes through it to an echo
+# server and comes back; each side's end is passed on by shutdown().
+if [ -x "$EX/relay" ] && need socat "relay: a file echoed through two links"; then
+	up=$(free_port)
+	socat TCP-LISTEN:"$up",bind=127.0.0.1,reuseaddr PIPE 2>/dev/null &
+	echo_pid=$!
+	at_exit "kill $echo_pid"
+	for _ in $(seq 100); do
+		ss -Htln "sport = :$up" 2>/dev/null | grep -q . && break
+		sleep 0.05
+	done
+	"$EX/relay" 0 "$up" >"$T_TMP/relay.out" 2>"$T_TMP/relay.err" &
+	relay=$!
+	at_exit "kill $relay"
+	port=$(printed_port "$T_TMP/relay.out" "$relay")
+	if [ -z "$port" ]; then
+		fail "relay: a file echoed through two links" "relay did not listen: $(cat "$T_TMP/relay.err")"
+	else
+		timeout 60 socat -t 5 - TCP:127.0.0.1:"$port" <"$T_TMP/a" >"$T_TMP/relay.got" 2>"$T_TMP/socat.err"
+		crc=$?
+		finish "$relay"
+		rrc=$?
+		if [ $crc = 0 ] && [ $rrc = 0 ]; then
+			same_bytes "relay: a file echoed through two links, checksums match" "$T_TMP/a" "$T_TMP/relay.got"
+		else
+			fail "relay: a file echoed through two links" \
+				"socat exit $crc ($(cat "$T_TMP/socat.err")), relay exit $rrc ($(tr '\n' ' ' <"$T_TMP/relay.err"))"
+		fi
+		sed 's/^/# relay: /' "$T_TMP/relay.err"
 	fi
 fi
 
@@ -312,6 +357,18 @@ fi
 if [ -x "$EX/man_zcio_stats_format" ]; then
 	timeout 60 "$EX/man_zcio_stats_format" <"$T_TMP/b" 2>/dev/null | cat >"$T_TMP/man_stats.out"
 	same_bytes "man zcio_stats_format example copies stdin to stdout" "$T_TMP/b" "$T_TMP/man_stats.out"
+fi
+if [ -x "$EX/man_zcio_link_new" ] && need socat "man zcio_link_new example reads a socket to stdout"; then
+	up=$(free_port)
+	socat -u OPEN:"$T_TMP/a" TCP-LISTEN:"$up",bind=127.0.0.1,reuseaddr 2>/dev/null &
+	src_pid=$!
+	at_exit "kill $src_pid"
+	for _ in $(seq 100); do
+		ss -Htln "sport = :$up" 2>/dev/null | grep -q . && break
+		sleep 0.05
+	done
+	timeout 60 "$EX/man_zcio_link_new" "$up" 2>"$T_TMP/man_link.err" | cat >"$T_TMP/man_link.out"
+	same_bytes "man zcio_link_new example reads a socket to stdout" "$T_TMP/a" "$T_TMP/man_link.out"
 fi
 if [ -x "$EX/man_zcio_version" ]; then
 	got=$("$EX/man_zcio_version")
