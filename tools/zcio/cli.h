@@ -65,4 +65,48 @@ const char *cli_format_size(uint64_t n, char *buf, unsigned len);
  * "zcio: CMD: stats: ", to stderr. */
 void cli_print_stats(const char *cmd, const struct zcio_stats *st);
 
+/* ---- Option parsing, shared by every command ----------------------------- */
+
+/*
+ * Misuse: print "zcio: CMD: message" and "Try 'zcio CMD --help'." on stderr
+ * and return CLI_USAGE, so a command can `return cli_usage_error(...)`.
+ * (cli_usage(cmd, true) prints just the "Try ..." line, for a command that
+ * printed its own error with cli_error.)
+ */
+int cli_usage_error(const struct cli_command *cmd, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+/*
+ * Walk a command's argv against its option table (cmd->options).
+ *
+ * Options and operands may be mixed; "--" ends the options; "-" is an
+ * operand.  Long options take "--name=ARG" or "--name ARG" and may be
+ * abbreviated to any unambiguous prefix.  An option whose arg begins with
+ * '[' (as in "[=WHEN]") takes an optional argument, given only as
+ * "--name=ARG".  Short options group ("-pq") and take "-nARG" or "-n ARG".
+ *
+ * -h and --help work for every command without being in its table: they
+ * print the usage to stdout and exit 0.  A misuse (unknown option, missing
+ * or unexpected argument) prints the error and the "Try" line and exits 2.
+ */
+struct cli_args {
+	const struct cli_command *cmd;
+	int argc;
+	char **argv;
+	int next;               /* next argv element to look at */
+	const char *cluster;    /* rest of a group of short options, or NULL */
+	bool options_ended;     /* "--" was seen */
+	const char *optarg;     /* argument of the option just returned, or NULL */
+	char **operands;        /* the operands found so far, in order; they are */
+	int noperands;          /* moved to the front of argv (argv + 1) */
+};
+
+/* Start walking argv (argv[0] is the command name). */
+void cli_args_init(struct cli_args *a, const struct cli_command *cmd, int argc, char **argv);
+
+/* The next option: its index in cmd->options, with a->optarg set when it has
+ * an argument; -1 when argv is used up, all operands then being in
+ * a->operands[0 .. a->noperands - 1]. */
+int cli_args_next(struct cli_args *a);
+
 #endif
