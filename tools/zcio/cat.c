@@ -79,6 +79,15 @@ static void die_of_sigpipe(void)
 	_exit(CLI_ERROR); /* not reached */
 }
 
+static void block_sigpipe(void)
+{
+	sigset_t set;
+
+	sigemptyset(&set);
+	sigaddset(&set, SIGPIPE);
+	sigprocmask(SIG_BLOCK, &set, NULL);
+}
+
 /* Sum of the operands' sizes, for the ETA; false when one is not a regular
  * file (a pipe's length is unknown). */
 static bool total_size(char **names, int n, uint64_t *total)
@@ -132,6 +141,13 @@ static int cat_run(int argc, char **argv)
 	names = args.noperands ? args.operands : stdin_only;
 	nnames = args.noperands ? args.noperands : 1;
 
+	/*
+	 * zcio_copy() blocks SIGPIPE around each call and unblocks it after:
+	 * two sigprocmask calls per file.  Blocked here once, the library
+	 * sees it blocked and leaves the mask alone (one call), and an EPIPE's
+	 * signal stays pending until die_of_sigpipe() lets it in.
+	 */
+	block_sigpipe();
 	if (fstat(STDOUT_FILENO, &out.st) != 0) {
 		cli_error("cat", "standard output: %s", strerror(errno));
 		return CLI_ERROR;

@@ -75,6 +75,8 @@ static int copy_extents(struct cli_progress *p, int in, int out, struct zcio_opt
 	end = lseek(in, 0, SEEK_END);
 	if (end < 0)
 		return -errno;
+	if (end > pos)
+		cli_progress_add(p, (uint64_t)(end - pos)); /* the trailing hole */
 	if (ftruncate(out, end) != 0)
 		return -errno;
 	return 0;

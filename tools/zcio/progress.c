@@ -13,7 +13,7 @@
 
 /* At most this many drawings a second. */
 #define DRAW_INTERVAL 0.1
-/* Slices: start here, then aim for DRAW_INTERVAL of copying per slice.  The
+/* Slices: start here, then aim for half a DRAW_INTERVAL per slice.  The
  * floor keeps every slice far above the copy threshold (a smaller length
  * would be copied instead of spliced) and the syscall overhead negligible;
  * the ceiling bounds how stale the line gets when the rate drops. */
@@ -152,10 +152,11 @@ int64_t cli_progress_copy(struct cli_progress *p, int in, int out, uint64_t len,
 		cli_progress_add(p, (uint64_t)r);
 		if ((uint64_t)r < ask)
 			break; /* end of file */
-		/* Aim the next slice at DRAW_INTERVAL of work. */
+		/* Aim the next slice at half a drawing interval of work, so
+		 * that a drawing falls due about every DRAW_INTERVAL. */
 		dt = now() - t0;
 		if (dt > 0) {
-			double want = (double)r * DRAW_INTERVAL / dt;
+			double want = (double)r * (DRAW_INTERVAL / 2) / dt;
 
 			p->slice = want < SLICE_MIN ? SLICE_MIN : want > SLICE_MAX ? SLICE_MAX : (uint64_t)want;
 		}
