@@ -79,6 +79,14 @@ static void die_of_sigpipe(void)
 	_exit(CLI_ERROR); /* not reached */
 }
 
+/* Errors only a write can produce: the output is the problem, not NAME.
+ * (zcio_copy() does not say which end failed; for other errnos, such as
+ * EIO, the operand's name is the best guess.) */
+static bool output_error(int err)
+{
+	return err == ENOSPC || err == EDQUOT || err == EFBIG;
+}
+
 static void block_sigpipe(void)
 {
 	sigset_t set;
@@ -178,6 +186,14 @@ static int cat_run(int argc, char **argv)
 				if (want_stats)
 					cli_print_stats("cat", &stats);
 				die_of_sigpipe();
+			}
+			if (r < 0 && output_error((int)-r)) {
+				/* Every other operand would fail the same way. */
+				cli_error("cat", "write error: %s", strerror((int)-r));
+				rc = CLI_ERROR;
+				if (!is_stdin)
+					close(in);
+				break;
 			}
 			if (r < 0) {
 				cli_error("cat", "%s: %s", name, strerror((int)-r));

@@ -2,6 +2,7 @@
  * probe.c - `zcio probe`: which ways of moving bytes this kernel offers, as
  * aligned "name: value" lines or one JSON object with stable keys.
  */
+#include <errno.h>
 #include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -165,7 +166,7 @@ static int probe_run(int argc, char **argv)
 	else
 		print_lines(&f);
 	if (fflush(stdout) != 0 || ferror(stdout)) {
-		cli_error("probe", "write error");
+		cli_error("probe", "write error: %s", strerror(errno));
 		return CLI_ERROR;
 	}
 	return CLI_OK;
