@@ -84,16 +84,23 @@ static void die_of_sigpipe(void)
  * EIO, the operand's name is the best guess.) */
 static bool output_error(int err)
 {
-	return err == ENOSPC || err == EDQUOT || err == EFBIG;
+	return err == ENOSPC || err == EDQUOT || err == EFBIG || err == EPIPE;
 }
 
-static void block_sigpipe(void)
+/*
+ * Block SIGPIPE for the whole run.  Returns whether SIGPIPE was ignored
+ * when we started (inherited SIG_IGN, as under some daemons): then cat(1)
+ * cannot die of it either, and reports the write error instead.
+ */
+static bool block_sigpipe(void)
 {
+	struct sigaction sa;
 	sigset_t set;
 
 	sigemptyset(&set);
 	sigaddset(&set, SIGPIPE);
 	sigprocmask(SIG_BLOCK, &set, NULL);
+	return sigaction(SIGPIPE, NULL, &sa) == 0 && sa.sa_handler == SIG_IGN;
 }
 
 /* Sum of the operands' sizes, for the ETA; false when one is not a regular
@@ -123,7 +130,7 @@ static int cat_run(int argc, char **argv)
 	struct cli_progress progress;
 	struct cli_args args;
 	int progress_when = CLI_PROGRESS_NEVER;
-	bool want_stats = false, total_known;
+	bool want_stats = false, total_known, sigpipe_ignored;
 	uint64_t total = 0;
 	char **names;
 	int nnames, rc = CLI_OK, opt, i;
@@ -155,7 +162,7 @@ static int cat_run(int argc, char **argv)
 	 * sees it blocked and leaves the mask alone (one call), and an EPIPE's
 	 * signal stays pending until die_of_sigpipe() lets it in.
 	 */
-	block_sigpipe();
+	sigpipe_ignored = block_sigpipe();
 	if (fstat(STDOUT_FILENO, &out.st) != 0) {
 		cli_error("cat", "standard output: %s", strerror(errno));
 		return CLI_ERROR;
@@ -181,7 +188,7 @@ static int cat_run(int argc, char **argv)
 			rc = CLI_ERROR;
 		} else {
 			r = cli_progress_copy(&progress, in, STDOUT_FILENO, ZCIO_TO_EOF, &opts, &stats);
-			if (r == -EPIPE) {
+			if (r == -EPIPE && !sigpipe_ignored) {
 				cli_progress_finish(&progress);
 				if (want_stats)
 					cli_print_stats("cat", &stats);
@@ -235,7 +242,9 @@ const struct cli_command cli_cat = {
 		"still copied and the exit status is 1.  A regular file that is also\n"
 		"standard output is refused (\"input file is output file\") when the\n"
 		"copy would never end.  When the reader of standard output goes away,\n"
-		"zcio cat stops at once and dies of SIGPIPE, silently, as cat(1) does.",
+		"zcio cat stops at once and dies of SIGPIPE, silently, as cat(1) does\n"
+		"(or, when it was started with SIGPIPE ignored, reports the write\n"
+		"error and exits 1).",
 	.options = cat_options,
 	.examples =
 		"zcio cat part1 part2 part3 > whole\n"
