@@ -14,6 +14,7 @@
  *   stranded: N        stats.stranded, when not 0
  *   fds: B F L         with --repeat: open fds before the first copy, after
  *                      the first, and after the last
+ *   errors: N          with --keep-going: how many calls failed
  *   pool: live L created C reused R clamped K
  * Exit status: 0 when every call succeeded, 1 when one failed, 2 on misuse.
  */
@@ -39,6 +40,7 @@ struct args {
 	uint64_t repeat;
 	uint32_t pool_max;
 	bool append;
+	bool keep_going;
 	const char *in, *out;
 };
 
@@ -47,7 +49,7 @@ static void usage(void)
 	fputs("usage: zcopy [--copy] [--stable] [--grow-pipe] [--more] [--threshold N]\n"
 	      "             [--len N] [--offset N] [--chunk N] [--pipe-size N] [--timeout MS]\n"
 	      "             [--send-file] [--header TEXT] [--via-pipe|--via-sendfile]\n"
-	      "             [--repeat N] [--pool-max N] [--append] IN OUT\n"
+	      "             [--repeat N [--keep-going]] [--pool-max N] [--append] IN OUT\n"
 	      "IN, OUT: PATH, - (stdin/stdout) or fd:N\n", stderr);
 	exit(2);
 }
@@ -120,6 +122,8 @@ static void parse_args(int argc, char **argv, struct args *a)
 			a->send_file = true;
 		} else if (!strcmp(o, "--append")) {
 			a->append = true;
+		} else if (!strcmp(o, "--keep-going")) {
+			a->keep_going = true;
 		} else if (!v) {
 			usage();
 		} else if (!strcmp(o, "--threshold")) {
@@ -233,6 +237,7 @@ int main(int argc, char **argv)
 	struct zcio_pool_stats ps;
 	bool in_is_path, failed = false;
 	int in, out, fds_before, fds_first = -1;
+	uint64_t errors = 0;
 	int64_t r = 0;
 	uint64_t i;
 
@@ -247,13 +252,15 @@ int main(int argc, char **argv)
 		if (!in_is_path && i > 0)
 			(void)lseek(in, 0, SEEK_SET); /* seekable ones start over */
 		r = run_once(&a, in, out, &st);
-		if (r < 0)
+		if (r < 0) {
 			failed = true;
+			errors++;
+		}
 		if (in_is_path)
 			close(in);
 		if (i == 0)
 			fds_first = count_fds();
-		if (r < 0)
+		if (r < 0 && !a.keep_going)
 			break;
 	}
 	print_stats(&st);
@@ -265,6 +272,8 @@ int main(int argc, char **argv)
 		fprintf(stderr, "zcopy: stranded: %" PRIu64 "\n", st.stranded);
 	if (a.repeat > 1)
 		fprintf(stderr, "zcopy: fds: %d %d %d\n", fds_before, fds_first, count_fds());
+	if (a.keep_going)
+		fprintf(stderr, "zcopy: errors: %" PRIu64 "\n", errors);
 	if (zcio_pool_stats(&ps) == 0)
 		fprintf(stderr, "zcopy: pool: live %" PRIu32 " created %" PRIu64 " reused %" PRIu64
 			" clamped %" PRIu32 "\n", ps.live, ps.created, ps.reused, ps.clamped);
