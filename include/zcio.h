@@ -133,8 +133,9 @@ struct zcio_stats {
 };
 
 /*
- * Format stats as human-readable lines ("splice: 2147483648 bytes", one per
- * path used, then one per distinct fallback with its reason).  Writes at most
+ * Format stats as human-readable lines: "total: N bytes", then one line per
+ * path used ("splice: 2147483648 bytes"), then one per distinct fallback
+ * with its reason and errno.  Writes at most
  * len bytes including the terminating NUL; returns the length it wanted to
  * write (like snprintf), or -EINVAL.
  */
@@ -165,7 +166,9 @@ int zcio_stats_format(const struct zcio_stats *st, char *buf, size_t len);
  */
 #define ZCIO_F_GROW_PIPE   (1u << 3)
 /* More data will follow this call to the same socket: keep the last segment
- * corked (MSG_MORE).  Without it the last bytes leave at once. */
+ * corked (MSG_MORE / SPLICE_F_MORE).  Without it the last bytes leave at
+ * once.  sendfile() cannot carry it, so with this flag a file goes to a
+ * socket through a pipe.  Ignored by links. */
 #define ZCIO_F_MORE        (1u << 4)
 /* Choose the body method of zcio_send_file() (default: library's choice). */
 #define ZCIO_F_VIA_SENDFILE (1u << 5)  /* header with send(MSG_MORE), then sendfile() */
@@ -229,9 +232,10 @@ struct zcio_features {
 
 /*
  * Ask the running kernel which mechanisms it offers.  Probes each syscall
- * with invalid fds (EBADF means present), so it moves no data.  Results of
- * syscall probes are cached process-wide; the /proc limits are re-read.
- * Returns 0, or -EINVAL for a NULL pointer.  Thread-safe.
+ * with invalid fds (EBADF means present), so it moves no data; every call
+ * probes again and re-reads the /proc limits (a few dozen syscalls: call it
+ * once, not per transfer).  Returns 0, or -EINVAL for a NULL pointer.
+ * Thread-safe.
  */
 int zcio_probe(struct zcio_features *out);
 
@@ -313,10 +317,12 @@ struct zcio_link;
 /*
  * Create a link from in to out moving at most len bytes (ZCIO_TO_EOF: until
  * the source ends).  opts (may be NULL): ZCIO_F_COPY (never splice),
- * ZCIO_F_OFFSET (in is a regular file read at opts->in_offset), pipe_size,
- * copy_threshold (chunks that come in smaller than this switch the link to
- * its buffer until a large one arrives).  Returns 0 and sets *link, or
- * -ENOMEM, -EBADF, -EISDIR, -ESPIPE.
+ * ZCIO_F_STABLE (copy from file sources), ZCIO_F_OFFSET (in is a regular
+ * file read at opts->in_offset), pipe_size, copy_threshold (chunks from a
+ * socket or pipe smaller than this, default 4096, switch the link to its
+ * buffer until a large one arrives).  Other options do not apply to links.
+ * Returns 0 and sets *link, or -EINVAL (NULL link), -ENOMEM, -EBADF,
+ * -EISDIR, -ESPIPE.
  */
 int zcio_link_new(int in, int out, uint64_t len, const struct zcio_opts *opts,
 		  struct zcio_link **link);

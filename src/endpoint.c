@@ -44,6 +44,9 @@ int zcio__endpoint_init(struct zcio__endpoint *e, int fd)
 		break;
 	case S_IFBLK:
 		e->kind = ZCIO__BLK;
+		/* st_size is 0 for devices; the size is what BLKGETSIZE64 says
+		 * (left 0, unknown, if the ioctl fails). */
+		(void)zcio__blkdev_size(fd, &e->size);
 		break;
 	case S_IFDIR:
 		e->kind = ZCIO__DIR;

@@ -206,9 +206,11 @@ ZCIO_EXPORT int zcio_link_push(struct zcio_link *l, const void *data, size_t len
 		return -EINVAL;
 	if (!len)
 		return 0;
-	/* Into the pipe when nothing else is held, so the source's bytes can
-	 * follow it there. */
-	if (!buffered(l) && l->splice_out_ok && !zcio__sc_unavailable(ZCIO__SC_SPLICE)) {
+	/* Into the pipe when the link holds nothing, so the source's bytes can
+	 * follow them there; behind held bytes, into the buffer (the order is
+	 * pipe, then buffer). */
+	if (!buffered(l) && l->pipe.bytes == 0 && l->splice_out_ok &&
+	    !zcio__sc_unavailable(ZCIO__SC_SPLICE)) {
 		if (l->pipe.rd < 0)
 			(void)zcio__pipe_get(&l->pipe, l->pipe_size);
 		if (l->pipe.rd >= 0) {

@@ -17,6 +17,7 @@
  */
 #include "route.h"
 
+#include <stdatomic.h>
 #include <stdlib.h>
 
 static int natural_route(const struct zcio__move *m, int *paths)
@@ -35,7 +36,9 @@ static int natural_route(const struct zcio__move *m, int *paths)
 			/* A header first: write it into a pipe and splice the
 			 * file behind it, one stream with no corking games. */
 			paths[n++] = ZCIO_PATH_SPLICE_PIPE;
-		} else if (out == ZCIO__STREAM && (m->flags & ZCIO_F_VIA_PIPE)) {
+		} else if (out == ZCIO__STREAM && (m->flags & (ZCIO_F_VIA_PIPE | ZCIO_F_MORE))) {
+			/* sendfile() cannot be told that more follows the call;
+			 * splice can (SPLICE_F_MORE). */
 			paths[n++] = ZCIO_PATH_SPLICE_PIPE;
 		} else if (out == ZCIO__STREAM || out == ZCIO__CHR) {
 			paths[n++] = ZCIO_PATH_SENDFILE;
@@ -82,17 +85,21 @@ void zcio__route_plan(struct zcio__move *m, uint64_t size, uint32_t threshold,
 
 uint32_t zcio__threshold(uint32_t from_opts)
 {
-	static uint32_t from_env; /* 0: not read; UINT32_MAX: none set */
+	static _Atomic uint32_t from_env; /* 0: not read; UINT32_MAX: none set */
 
 	if (from_opts)
 		return from_opts;
-	if (!from_env) {
+	if (!atomic_load_explicit(&from_env, memory_order_relaxed)) {
 		/* ZCIO_COPY_THRESHOLD overrides the built-in value for
 		 * programs that do not pass options (benchmarks, tests). */
 		const char *s = getenv("ZCIO_COPY_THRESHOLD");
 		unsigned long v = s ? strtoul(s, NULL, 0) : 0;
 
-		from_env = v ? (v > UINT32_MAX - 1 ? UINT32_MAX - 1 : (uint32_t)v) : UINT32_MAX;
+		atomic_store_explicit(&from_env,
+				      v ? (v > UINT32_MAX - 1 ? UINT32_MAX - 1 : (uint32_t)v) : UINT32_MAX,
+				      memory_order_relaxed);
 	}
-	return from_env != UINT32_MAX ? from_env : ZCIO_DEFAULT_THRESHOLD;
+	uint32_t v = atomic_load_explicit(&from_env, memory_order_relaxed);
+
+	return v != UINT32_MAX ? v : ZCIO_DEFAULT_THRESHOLD;
 }

@@ -37,7 +37,7 @@ ZCIO_EXPORT int64_t zcio_send_file(int out, const void *hdr, size_t hdrlen,
 	m.want = body;
 	m.positional = true;
 	m.in_off = off;
-	m.in_end = m.in.size;
+	m.in_end = m.in.size; /* regular files and block devices */
 	m.hdr = hdr;
 	m.hdr_len = hdrlen;
 

@@ -9,6 +9,7 @@
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <linux/fs.h>
 #include <sys/ioctl.h>
 #include <sys/sendfile.h>
 #include <time.h>
@@ -213,6 +214,11 @@ int zcio__socket_type(int fd)
 	int r = RETRY(getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len));
 
 	return r < 0 ? r : type;
+}
+
+int zcio__blkdev_size(int fd, uint64_t *size)
+{
+	return RETRY(ioctl(fd, BLKGETSIZE64, size));
 }
 
 int zcio__close(int fd)

@@ -78,6 +78,8 @@ int zcio__pipe_bytes(int fd);                       /* FIONREAD or -errno */
 int64_t zcio__lseek(int fd, int64_t off, int whence);
 int zcio__socket_type(int fd);                      /* SO_TYPE or -errno */
 int zcio__close(int fd);
+/* Size in bytes of a block device.  Returns 0 or -errno. */
+int zcio__blkdev_size(int fd, uint64_t *size);
 
 /*
  * Wait until fd is ready for events (POLLIN or POLLOUT), or an error or
