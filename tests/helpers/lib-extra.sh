@@ -10,7 +10,7 @@
 #   zsock  a socket (tcp, unix, dgram) as a command's stdin or stdout
 #   znb    a command with nonblocking stdin/stdout, and its CPU time
 
-HELPERS=$ROOT/build/helpers
+HELPERS=${ZCIO_HELPERS:-$ROOT/build/helpers} # ZCIO_HELPERS: another build
 ZGEN=$HELPERS/zgen
 ZCOPY=$HELPERS/zcopy
 ZSOCK=$HELPERS/zsock
