@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# matrix.sh - every pair of fd kinds through `zcio cat`, and through zcopy
-# (the library directly) for the sources the CLI cannot name: every byte
-# arrives, in order, and --stats names the path that moved it.
+# matrix.sh - every pair of fd kinds through `zcio cat`, the pairs of paths
+# through `zcio cp`, and through zcopy (the library directly) for the
+# sources the CLI cannot name: every byte arrives, in order, and --stats
+# names the path that moved it.
 #
 # Sources:      file operand, file on stdin, pipe, FIFO, TCP socket, unix
 #               stream socket, unix datagram socket, /dev/null, a /proc file,
@@ -171,6 +172,80 @@ if need_cli; then
 	for s in $SOURCES; do
 		for d in $DESTS; do
 			run_case cat "$s" "$d"
+		done
+	done
+fi
+
+# zcio cp: SRC and DST are paths, so the kinds are those a path can name.
+# Regular to regular copies the data extents at their offsets (positional
+# reads); anything else is one stream.
+run_cp_case() {
+	local s=$1 d=$2 name="cp $1 -> $2" src dst rc=0 want n drainer_pid="" feeder_pid=""
+	case $s in
+	file) src=$SRC ;;
+	sparse) src=$SPARSE ;;
+	fifo) src=$FIFO_IN ;;
+	devnull) src=/dev/null ;;
+	proc) src=$PROC ;;
+	empty) src=$EMPTY ;;
+	esac
+	case $d in
+	file) dst=$OUT ;;
+	existing) dst=$OUT; "$ZGEN" 5M 9 > "$OUT" ;; # longer than any source
+	fifo) dst=$FIFO_OUT ;;
+	devnull) dst=/dev/null ;;
+	esac
+	[ "$d" = existing ] || rm -f "$OUT"
+	[ "$d" = fifo ] && { bash -c "cat $FIFO_OUT > $OUT" & drainer_pid=$!; }
+	[ "$s" = fifo ] && { bash -c "cat $SRC > $FIFO_IN" & feeder_pid=$!; }
+	timeout -k 5 60 "$ZCIO" cp --stats "$src" "$dst" 2> "$ERR" || rc=$?
+	if [ -n "$drainer_pid" ]; then
+		[ "$rc" = 0 ] || : > "$FIFO_OUT" &
+		wait_bg "$drainer_pid" 20 || [ "$rc" != 0 ] || rc="(FIFO reader failed)"
+	fi
+	if [ -n "$feeder_pid" ]; then
+		[ "$rc" = 0 ] || cat "$FIFO_IN" > /dev/null &
+		wait_bg "$feeder_pid" 20 || [ "$rc" != 0 ] || rc="(FIFO writer failed)"
+	fi
+	if [ "$rc" != 0 ]; then
+		fail "$name" "status $rc: $(head -c 600 "$ERR" | tr '\n' '|')"
+		return
+	fi
+	want=${WANT_SUM[$s]} n=${WANT_SIZE[$s]}
+	if [ "$d" != devnull ]; then
+		got=$(csum "$OUT")
+		if [ "$got" = "$want" ]; then
+			pass "$name: bytes"
+		else
+			fail "$name: bytes" "checksum $got, want $want ($(size_of "$OUT") bytes)"
+		fi
+	fi
+	# A sparse source moves only its data extents (the filesystem rounds
+	# them to blocks): fewer bytes than its size, never more.
+	if [ "$s" = sparse ] && [ "$d" != fifo ] && [ "$d" != devnull ]; then
+		load_stats "$ERR"
+		if [ "${STATS[total]:-0}" -gt 0 ] && [ "${STATS[total]}" -lt "$n" ]; then
+			pass "$name: only data extents moved"
+		else
+			fail "$name: only data extents moved" "[$STATS_LINES]"
+		fi
+	else
+		expect_bytes "$name: total" "$ERR" total "$n"
+	fi
+	case $s:$d in
+	file:file | file:existing) expect_bytes "$name: by copy_file_range" "$ERR" copy_file_range "$n" ;;
+	file:fifo | fifo:*) expect_bytes "$name: by splice" "$ERR" splice "$n" ;;
+	file:devnull) expect_bytes "$name: by sendfile" "$ERR" sendfile "$n" ;;
+	esac
+	expect_quiet "$name: quiet" "$ERR"
+}
+
+if [ -x "$ZCIO" ]; then
+	for s in file fifo devnull proc empty sparse; do
+		for d in file existing fifo devnull; do
+			# The same file twice: refused, as cp(1) does (cli.sh).
+			[ "$s:$d" = devnull:devnull ] && continue
+			run_cp_case "$s" "$d"
 		done
 	done
 fi
