@@ -193,6 +193,21 @@ if need_cli; then
 		expect_fallback "$n: reason" "$ERR" "^sendfile -> copy: $EINVAL$ATN"
 	fi
 
+	# ---- pipe2 (the pooled pipe for socket -> file) --------------------
+	n="cat tcp->file, pipe2 EMFILE"
+	if run "$n" "cat $SRC | $ZSOCK in tcp -- $(fault pipe2 EMFILE) $ZCIO cat --stats > $OUT"; then
+		exact "$n"
+		expect_bytes "$n: copied" "$ERR" copy "$SIZE"
+		expect_fallback "$n: reason" "$ERR" \
+			'^splice-pipe -> copy: no pipe available \(Too many open files\)'"$AT0"
+	fi
+
+	n="cat unix->file, splice EINVAL on the pipe->file leg"
+	if run "$n" "cat $SRC | $ZSOCK in unix -- $(fault splice EINVAL 2) $ZCIO cat --stats > $OUT"; then
+		exact "$n"
+		expect_fallback "$n: reason" "$ERR" "^splice-pipe -> copy: $EINVAL"
+	fi
+
 	# ---- fcntl: pipe sizing and F_GETFL fail ---------------------------
 	n="cat file->pipe, fcntl EPERM"
 	if run "$n" "$(fault fcntl EPERM) $ZCIO cat --stats $SRC | cat > $OUT"; then
