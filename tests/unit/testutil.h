@@ -639,14 +639,18 @@ static TU_UNUSED void *tu_watchdog_main(void *arg)
 
 /*
  * Call first in main(): line-buffered stdout (nothing lost if a child or the
- * watchdog exits), no stray environment threshold, and a watchdog that ends a
- * hung program after `seconds` with a visible failure.
+ * watchdog exits), no stray environment threshold, a watchdog that ends a
+ * hung program after `seconds` with a visible failure, and an optional name
+ * filter (ZCIO_TEST_FILTER, cmocka's pattern syntax) for debugging.
  */
 static TU_UNUSED void tu_init(unsigned seconds)
 {
 	pthread_t th;
 
 	setvbuf(stdout, NULL, _IOLBF, 0);
+	/* ZCIO_TEST_FILTER=pattern runs only the tests whose names match. */
+	if (getenv("ZCIO_TEST_FILTER"))
+		cmocka_set_test_filter(getenv("ZCIO_TEST_FILTER"));
 	unsetenv("ZCIO_COPY_THRESHOLD");
 	signal(SIGPIPE, SIG_DFL);
 	tu_dir();
