@@ -38,6 +38,21 @@ static int unsupported(struct zcio__move *m, int why, int err)
 	return ZCIO__MOVE_UNSUPPORTED;
 }
 
+/*
+ * A syscall already known to be missing or forbidden process-wide: leave the
+ * path at once, with the reason and errno that taught us so (seccomp stays
+ * "forbidden", not "not in this kernel").  Returns true when it is.
+ */
+static bool cached_unavailable(struct zcio__move *m, enum zcio__syscall sc)
+{
+	int why = zcio__sc_unavailable_why(sc);
+
+	if (!why)
+		return false;
+	unsupported(m, why, why == ZCIO_WHY_FORBIDDEN ? EPERM : ENOSYS);
+	return true;
+}
+
 static void delivered(struct zcio__move *m, int path, uint64_t n)
 {
 	m->done += n;
@@ -285,8 +300,8 @@ static int move_copy(struct zcio__move *m)
 /* copy_file_range(): file to file inside the kernel (or a reflink). */
 static int move_copy_file_range(struct zcio__move *m)
 {
-	if (zcio__sc_unavailable(ZCIO__SC_COPY_FILE_RANGE))
-		return unsupported(m, ZCIO_WHY_NOSYS, ENOSYS);
+	if (cached_unavailable(m, ZCIO__SC_COPY_FILE_RANGE))
+		return ZCIO__MOVE_UNSUPPORTED;
 	while (zcio__move_left(m) > 0) {
 		loff_t off = (loff_t)m->in_off;
 		size_t n = chunk_for(m, zcio__move_left(m), CFR_CHUNK);
@@ -318,8 +333,8 @@ static int move_copy_file_range(struct zcio__move *m)
 /* sendfile(): file pages to any destination, one syscall per round. */
 static int move_sendfile(struct zcio__move *m)
 {
-	if (zcio__sc_unavailable(ZCIO__SC_SENDFILE))
-		return unsupported(m, ZCIO_WHY_NOSYS, ENOSYS);
+	if (cached_unavailable(m, ZCIO__SC_SENDFILE))
+		return ZCIO__MOVE_UNSUPPORTED;
 	while (zcio__move_left(m) > 0) {
 		off_t off = (off_t)m->in_off;
 		size_t n = chunk_for(m, zcio__move_left(m), SENDFILE_CHUNK);
@@ -359,8 +374,8 @@ static int move_splice(struct zcio__move *m)
 	unsigned int flags = (m->flags & ZCIO_F_MORE) ? SPLICE_F_MORE : 0;
 	bool offset_in = m->positional && m->in.kind != ZCIO__PIPE;
 
-	if (zcio__sc_unavailable(ZCIO__SC_SPLICE))
-		return unsupported(m, ZCIO_WHY_NOSYS, ENOSYS);
+	if (cached_unavailable(m, ZCIO__SC_SPLICE))
+		return ZCIO__MOVE_UNSUPPORTED;
 	while (zcio__move_left(m) > 0) {
 		loff_t off = (loff_t)m->in_off;
 		/* Ask for a lot: the kernel moves what the pipe can hold and
@@ -476,8 +491,8 @@ static int move_splice_pipe(struct zcio__move *m)
 	int why = 0, err = 0;
 	int r;
 
-	if (zcio__sc_unavailable(ZCIO__SC_SPLICE))
-		return unsupported(m, ZCIO_WHY_NOSYS, ENOSYS);
+	if (cached_unavailable(m, ZCIO__SC_SPLICE))
+		return ZCIO__MOVE_UNSUPPORTED;
 	r = zcio__pipe_get(&ps.p, m->pipe_size);
 	if (r < 0)
 		return unsupported(m, ZCIO_WHY_NO_PIPE, -r);

@@ -27,17 +27,30 @@
 		r_ == -1 ? -(__typeof__(expr))errno : r_;               \
 	})
 
-/* Bit per enum zcio__syscall: set once the syscall is known unusable. */
+/* Bit per enum zcio__syscall: set once the syscall is known unusable, and
+ * in `forbidden` too when a filter refuses it (so later calls still report
+ * seccomp, not a missing syscall). */
 static atomic_uint unavailable;
+static atomic_uint forbidden;
 
 bool zcio__sc_unavailable(enum zcio__syscall sc)
 {
 	return atomic_load_explicit(&unavailable, memory_order_relaxed) & (1u << sc);
 }
 
+int zcio__sc_unavailable_why(enum zcio__syscall sc)
+{
+	if (!zcio__sc_unavailable(sc))
+		return 0;
+	if (atomic_load_explicit(&forbidden, memory_order_relaxed) & (1u << sc))
+		return ZCIO_WHY_FORBIDDEN;
+	return ZCIO_WHY_NOSYS;
+}
+
 void zcio__sc_reset(void)
 {
 	atomic_store(&unavailable, 0);
+	atomic_store(&forbidden, 0);
 }
 
 static void mark_unavailable(enum zcio__syscall sc)
@@ -99,6 +112,7 @@ int zcio__sc_classify(enum zcio__syscall sc, int err)
 		/* Refused whatever the arguments: a seccomp filter (Docker's
 		 * default profile once did this to copy_file_range).  Filters
 		 * cannot be removed, so caching is safe. */
+		atomic_fetch_or(&forbidden, 1u << sc);
 		mark_unavailable(sc);
 		return ZCIO_WHY_FORBIDDEN;
 	default:

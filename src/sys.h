@@ -34,6 +34,9 @@ enum zcio__syscall {
 /* True once the syscall is known to be missing or forbidden process-wide. */
 bool zcio__sc_unavailable(enum zcio__syscall sc);
 
+/* Why it is: ZCIO_WHY_NOSYS or ZCIO_WHY_FORBIDDEN; 0 while it is usable. */
+int zcio__sc_unavailable_why(enum zcio__syscall sc);
+
 /*
  * Classify an errno returned by one of the cached syscalls.  Returns:
  *   ZCIO_WHY_NOSYS      ENOSYS: the kernel lacks it; cached process-wide.
