@@ -9,7 +9,7 @@
 #               an empty file, a small sparse file (+ /dev/zero with a length
 #               and a /proc file forced past the threshold, for zcopy)
 # Destinations: file, O_APPEND file (>>), pipe, FIFO, TCP socket, unix
-#               stream socket, unix datagram socket, /dev/null
+#               stream socket, unix datagram socket, /dev/null, a terminal
 . "$(dirname "$0")/../lib.sh"
 . "$ROOT/tests/helpers/lib-extra.sh"
 
@@ -33,6 +33,8 @@ mkfifo "$FIFO_IN" "$FIFO_OUT"
 
 SOURCES="file stdin pipe fifo tcp unix dgram devnull proc empty sparse"
 DESTS="file append pipe fifo tcp unix dgram devnull"
+# A terminal (a pty from script(1), in raw mode so bytes pass unchanged).
+have script && DESTS+=" tty"
 
 # The bytes each source delivers, and their checksums (computed once).
 cat "$PROC" > "$T_TMP/proc-copy"
@@ -61,7 +63,7 @@ expected_path() {
 	proc | proc1 | devzero | dgram) path=copy; return ;;
 	esac
 	case $d in
-	append | dgram) path=copy; return ;;
+	append | dgram | tty) path=copy; return ;;
 	esac
 	case $s:$d in
 	file:file | stdin:file | sparse:file) path=copy_file_range ;;
@@ -111,6 +113,10 @@ build_cmd() {
 		esac
 	fi
 	CMD="$pre$wrap$prog$redir$post"
+	if [ "$d" = tty ]; then
+		# Everything runs on the pty; only stdout is the terminal.
+		CMD="script -qec \"stty raw -echo; $pre$prog$redir 2> $ERR.tty\" /dev/null > $OUT"
+	fi
 }
 
 # run_case TOOL SRC DST: one transfer, its checks.
@@ -132,6 +138,10 @@ run_case() {
 		bash -c "$FEEDER" & feeder_pid=$!
 	fi
 	timeout -k 5 60 bash -o pipefail -c "$CMD" 2> "$ERR" || rc=$?
+	if [ -f "$ERR.tty" ]; then
+		cat "$ERR.tty" >> "$ERR"
+		rm -f "$ERR.tty"
+	fi
 	if [ -n "$drainer_pid" ]; then
 		# A command that failed before opening the FIFO leaves the
 		# reader waiting for a writer: open and close it.
