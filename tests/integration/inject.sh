@@ -8,7 +8,8 @@
 # sendfile EINVAL, pipe2 EMFILE (the pooled pipe), fcntl EPERM (pipe sizing
 # and flag reads), and splice EINVAL on the pipe -> destination leg after
 # socket -> pipe succeeded, so the bytes already in the pooled pipe must be
-# drained by copying.
+# drained by copying.  Real errors (EIO, ENOSPC, ENOMEM) end the copy with an
+# exact count of what arrived.
 . "$(dirname "$0")/../lib.sh"
 . "$ROOT/tests/helpers/lib-extra.sh"
 
@@ -228,6 +229,60 @@ if need_cli; then
 		fail "$n" "exit status $?: $(head -c 300 "$ERR")"
 	fi
 fi
+
+# ---- real errors: reported, with an exact count ------------------------------
+# An errno that is not "unsupported" ends the copy with an error.  What
+# arrived must be a prefix of the source, and --stats must count exactly it.
+# fails NAME REGEX CMD: CMD exits 1, stderr matches REGEX, and the output
+# ($OUT) is a prefix of the source counted exactly.
+fails() {
+	local rc=0
+	rm -f "$OUT"
+	timeout -k 5 60 bash -o pipefail -c "$3" 2> "$ERR" || rc=$?
+	if [ "$rc" = 1 ]; then
+		pass "$1: exit 1"
+	else
+		fail "$1: exit 1" "exit $rc: $(head -c 300 "$ERR" | tr '\n' '|')"
+	fi
+	if grep -Eq "$2" "$ERR"; then
+		pass "$1: says why"
+	else
+		fail "$1: says why" "no '$2' in: $(head -c 300 "$ERR" | tr '\n' '|')"
+	fi
+	if [ -f "$OUT" ] && is_prefix "$OUT" "${SOURCE:-$SRC}"; then
+		pass "$1: output is a prefix"
+	else
+		fail "$1: output is a prefix" "$(cmp "$OUT" "${SOURCE:-$SRC}" 2>&1 | head -n 1)"
+	fi
+	expect_bytes "$1: counted exactly" "$ERR" total "$(size_of "$OUT")"
+}
+
+if [ -x "$ZCIO" ]; then
+	fails "cat --copy file->pipe, read EIO" "^zcio: cat: .*: Input/output error$" \
+		"$(fault read EIO 6) $ZCIO cat --stats --copy $SRC | cat > $OUT"
+	fails "cat file->pipe, splice EIO at the 3rd call" "^zcio: cat: .*: Input/output error$" \
+		"$(fault splice EIO 3) $ZCIO cat --stats $SRC | cat > $OUT"
+	SOURCE=$T_TMP/big fails "cat file->tcp, sendfile EIO at the 2nd call" \
+		"^zcio: cat: .*: Input/output error$" \
+		"$ZSOCK out tcp -- $(fault sendfile EIO 2) $ZCIO cat --stats $T_TMP/big > $OUT"
+	fails "cat --copy file->file, write ENOSPC at the 3rd call" \
+		"^zcio: cat: write error: No space left on device$" \
+		"$(fault write ENOSPC 3) $ZCIO cat --stats --copy $SRC > $OUT"
+fi
+
+# The pipe -> file leg fails for real with bytes in the pooled pipe: they
+# are lost with the error, and zcio_copy says how many (stats.stranded).
+n="zcopy tcp->file, splice ENOMEM on the pipe->file leg"
+rm -f "$OUT"
+cat "$SRC" | "$ZSOCK" in tcp -- $(fault splice ENOMEM 2) "$ZCOPY" - "$OUT" 2> "$ERR"
+rc=$?
+stranded=$(sed -n 's/^zcopy: stranded: //p' "$ERR")
+if [ "$rc" = 1 ] && [ "$(zcopy_result "$ERR")" = -12 ] && [ "${stranded:-0}" -gt 0 ]; then
+	pass "$n: -ENOMEM, stranded bytes reported"
+else
+	fail "$n: -ENOMEM, stranded bytes reported" "status $rc: $(grep -v stats: "$ERR" | tr '\n' '|')"
+fi
+expect_bytes "$n: counted exactly" "$ERR" total "$(size_of "$OUT")"
 
 # ---- the library: routes through the pooled pipe (zcopy) --------------------
 n="zcopy tcp->file, pipe2 EMFILE"
