@@ -9,6 +9,7 @@
 #   zcopy  zcio_copy() / zcio_send_file() driven from the shell
 #   zsock  a socket (tcp, unix, dgram) as a command's stdin or stdout
 #   znb    a command with nonblocking stdin/stdout, and its CPU time
+#   zextents  the data extents of a file (SEEK_DATA/SEEK_HOLE)
 
 HELPERS=${ZCIO_HELPERS:-$ROOT/build/helpers} # ZCIO_HELPERS: another build
 ZGEN=$HELPERS/zgen
