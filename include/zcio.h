@@ -318,7 +318,9 @@ struct zcio_link;
  * Create a link from in to out moving at most len bytes (ZCIO_TO_EOF: until
  * the source ends).  opts (may be NULL): ZCIO_F_COPY (never splice),
  * ZCIO_F_STABLE (copy from file sources), ZCIO_F_OFFSET (in is a regular
- * file read at opts->in_offset), pipe_size, copy_threshold (chunks from a
+ * file read at opts->in_offset), ZCIO_F_VIA_SENDFILE (a file source goes to
+ * a stream socket by sendfile(), pushed bytes by send(MSG_MORE) in front of
+ * it, instead of through the pipe), pipe_size, copy_threshold (chunks from a
  * socket or pipe smaller than this, default 4096, switch the link to its
  * buffer until a large one arrives).  Other options do not apply to links.
  * Returns 0 and sets *link, or -EINVAL (NULL link), -ENOMEM, -EBADF,

@@ -45,6 +45,8 @@
 /* Buffer while chunks are small, and while splicing is impossible. */
 #define LINK_BUF_SMALL (16u * 1024)
 #define LINK_BUF_LARGE (64u * 1024)
+/* sendfile rounds per pump step, like nginx's sendfile_max_chunk. */
+#define LINK_SENDFILE_CHUNK (2u << 20)
 
 struct zcio_link {
 	struct zcio__endpoint in, out;
@@ -59,6 +61,7 @@ struct zcio_link {
 	uint64_t in_off, in_end;   /* positional file sources */
 	bool src_done;
 
+	bool sendfile_mode;        /* file -> stream socket by sendfile() */
 	bool splice_in_ok;         /* the source can be spliced from */
 	bool splice_out_ok;        /* the destination can be spliced to */
 	bool small_mode;           /* recent chunks were small: copy */
@@ -124,6 +127,10 @@ ZCIO_EXPORT int zcio_link_new(int in, int out, uint64_t len, const struct zcio_o
 			  !((o->flags & ZCIO_F_STABLE) && is_file(l->in.kind));
 	l->splice_out_ok = !(o->flags & ZCIO_F_COPY) && kind_splices_out(l->out.kind) &&
 			   !(l->out.kind == ZCIO__REG && zcio__endpoint_append(&l->out));
+	/* ZCIO_F_VIA_SENDFILE: a file goes to a stream socket by sendfile(),
+	 * pushed bytes (a header) by send(MSG_MORE) in front of it. */
+	l->sendfile_mode = (o->flags & ZCIO_F_VIA_SENDFILE) && !(o->flags & (ZCIO_F_COPY | ZCIO_F_STABLE)) &&
+			   is_file(l->in.kind) && l->out.kind == ZCIO__STREAM;
 	l->small = o->copy_threshold ? o->copy_threshold : LINK_SMALL_DEFAULT;
 	l->pipe_size = o->pipe_size;
 	/* A program that ignores SIGPIPE (every server should) needs no
@@ -209,7 +216,7 @@ ZCIO_EXPORT int zcio_link_push(struct zcio_link *l, const void *data, size_t len
 	/* Into the pipe when the link holds nothing, so the source's bytes can
 	 * follow them there; behind held bytes, into the buffer (the order is
 	 * pipe, then buffer). */
-	if (!buffered(l) && l->pipe.bytes == 0 && l->splice_out_ok &&
+	if (!buffered(l) && l->pipe.bytes == 0 && l->splice_out_ok && !l->sendfile_mode &&
 	    !zcio__sc_unavailable(ZCIO__SC_SPLICE)) {
 		if (l->pipe.rd < 0)
 			(void)zcio__pipe_get(&l->pipe, l->pipe_size);
@@ -427,6 +434,44 @@ static int fill_buf(struct zcio_link *l, struct zcio_stats *st)
 	return (int)r;
 }
 
+/* sendfile() from the file source.  0: progress or EOF; 1: sendfile is off
+ * for this link, take the pipe route; -EAGAIN: destination full. */
+static int send_file_body(struct zcio_link *l, struct zcio_stats *st, uint64_t budget)
+{
+	uint64_t n = l->left < budget ? l->left : budget;
+	off_t off = (off_t)l->in_off;
+	ssize_t r;
+	int why;
+
+	if (l->positional && l->in_end > l->in_off && l->in_end - l->in_off < n)
+		n = l->in_end - l->in_off;
+	/* Bounded rounds: a connection does not hog its worker. */
+	if (n > LINK_SENDFILE_CHUNK)
+		n = LINK_SENDFILE_CHUNK;
+	r = zcio__sendfile(l->out.fd, l->in.fd, l->positional ? &off : NULL, (size_t)n);
+	st->syscalls++;
+	if (r > 0) {
+		took(l, (uint64_t)r);
+		zcio__stats_delivered(st, ZCIO_PATH_SENDFILE, (uint64_t)r);
+		return 0;
+	}
+	if (r == 0) {
+		/* The file ended (or was truncated while being sent). */
+		l->src_done = true;
+		return 0;
+	}
+	if (r == -EAGAIN) {
+		st->wait = ZCIO_WAIT_OUT;
+		return -EAGAIN;
+	}
+	why = zcio__sendfile_unsupported((int)-r);
+	if (!why)
+		return (int)r;
+	l->sendfile_mode = false;
+	note(l, st, ZCIO_PATH_SENDFILE, why, (int)-r);
+	return 1;
+}
+
 static bool may_splice(const struct zcio_link *l)
 {
 	return l->splice_in_ok && l->splice_out_ok && !l->small_mode &&
@@ -463,9 +508,17 @@ static int64_t pump(struct zcio_link *l, uint64_t max, struct zcio_stats *st)
 		release_idle(l);
 		if (l->src_done)
 			return 0;
+		if (l->sendfile_mode) {
+			r = send_file_body(l, st, budget);
+			if (r == 0 || r == -EAGAIN)
+				goto next;
+			if (r < 0)
+				return r;
+		}
 		r = may_splice(l) ? fill_pipe(l, st) : 1;
 		if (r == 1)
 			r = fill_buf(l, st);
+next:
 		if (r < 0) {
 			if (r == -EAGAIN)
 				release_idle(l);

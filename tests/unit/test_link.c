@@ -355,8 +355,9 @@ static void test_eof_waits_for_the_pipe_to_empty(void **state)
 	close(a[0]); close(b[0]); close(b[1]);
 }
 
-/* A pushed header, then a file spliced behind it, to a socket. */
-static void test_push_header_then_file(void **state)
+/* A pushed header, then a file behind it, to a socket: spliced through the
+ * pipe (default) or by sendfile (ZCIO_F_VIA_SENDFILE). */
+static void push_header_then_file(uint32_t flags, int body_path)
 {
 	char path[] = "/tmp/zcio-link-XXXXXX";
 	const char hdr[] = "HTTP/1.1 200 OK\r\nContent-Length: 3000000\r\n\r\n";
@@ -364,12 +365,11 @@ static void test_push_header_then_file(void **state)
 	int fd = mkstemp(path);
 	int s[2];
 	struct zcio_link *l;
-	struct zcio_opts o = { .flags = ZCIO_F_OFFSET, .in_offset = 1000 };
+	struct zcio_opts o = { .flags = ZCIO_F_OFFSET | flags, .in_offset = 1000 };
 	struct zcio_stats st = { 0 };
 	size_t total = 0;
 	int64_t r;
 
-	(void)state;
 	fill_stream(data, 3000000, 11, 0);
 	assert_int_equal(write(fd, data, 3000000), 3000000);
 	unlink(path);
@@ -404,15 +404,27 @@ static void test_push_header_then_file(void **state)
 	assert_int_equal(total, sizeof(hdr) - 1 + 2000000);
 	assert_memory_equal(got, hdr, sizeof(hdr) - 1);
 	assert_memory_equal(got + sizeof(hdr) - 1, data + 1000, 2000000);
-	/* The header was copied, the body spliced. */
+	/* The header was copied, the body spliced or sent by sendfile. */
 	assert_int_equal(st.path_bytes[ZCIO_PATH_COPY], sizeof(hdr) - 1);
-	assert_int_equal(st.path_bytes[ZCIO_PATH_SPLICE_PIPE], 2000000);
+	assert_int_equal(st.path_bytes[body_path], 2000000);
 	/* The file's own offset was not used. */
 	assert_int_equal(lseek(fd, 0, SEEK_CUR), 3000000);
 	zcio_link_free(l);
 	close(fd); close(s[0]); close(s[1]);
 	free(data);
 	free(got);
+}
+
+static void test_push_header_then_file_spliced(void **state)
+{
+	(void)state;
+	push_header_then_file(0, ZCIO_PATH_SPLICE_PIPE);
+}
+
+static void test_push_header_then_file_sendfile(void **state)
+{
+	(void)state;
+	push_header_then_file(ZCIO_F_VIA_SENDFILE, ZCIO_PATH_SENDFILE);
 }
 
 /* Idle links hold no pipe: the pipe goes back to the thread's pool as soon
@@ -584,7 +596,8 @@ int main(void)
 		cmocka_unit_test(test_small_chunks_switch_to_copy),
 		cmocka_unit_test(test_edge_triggered_epoll_never_stalls),
 		cmocka_unit_test(test_eof_waits_for_the_pipe_to_empty),
-		cmocka_unit_test(test_push_header_then_file),
+		cmocka_unit_test(test_push_header_then_file_spliced),
+		cmocka_unit_test(test_push_header_then_file_sendfile),
 		cmocka_unit_test(test_idle_link_holds_no_pipe),
 		cmocka_unit_test(test_pool_exhausted_copies),
 		cmocka_unit_test(test_error_keeps_pending_bytes_for_drain),
