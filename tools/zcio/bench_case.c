@@ -329,13 +329,20 @@ static int open_err(const struct bench_config *cfg, const char *role, char *path
 	return open(path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
 }
 
+enum run_mode {
+	RUN_TIMED,
+	RUN_VERIFY,  /* hash the output; trace syscalls if the plumbing is real */
+	RUN_TRACE,   /* only trace syscalls, with the timed runs' plumbing */
+};
+
 /*
- * Run tool t once.  verify: hash the output (and trace syscalls) instead of
- * timing.  Returns 0 when every process succeeded and every count matched.
+ * Run tool t once.  Returns 0 when every process succeeded and every count
+ * matched.
  */
 static int run_once(struct bench_case *c, struct bench_config *cfg, struct bench_tool *t,
-		    bool verify, struct bench_run *run)
+		    enum run_mode mode, struct bench_run *run)
 {
+	bool verify = mode == RUN_VERIFY;
 	static const char *const role_name[BENCH_ROLES] = { "source", "tool", "sink" };
 	struct bench_reader_arg rd = { .hash = verify };
 	char *pv_argv[] = { "pv", "-q", NULL };
@@ -364,11 +371,12 @@ static int run_once(struct bench_case *c, struct bench_config *cfg, struct bench
 		memset(sh, 0, sizeof(*sh));
 		errfd[i] = open_err(cfg, role_name[i], errpath[i], sizeof(errpath[i]));
 	}
-	/* Output to /dev/null cannot be hashed: verify through a file. */
+	/* Output to /dev/null cannot be hashed: verify through a file, and
+	 * trace in a run of its own, since a file takes other syscalls. */
 	if (verify && topo == BENCH_TOPO_DEVNULL)
 		topo = BENCH_TOPO_FILE;
 
-	if (verify && cfg->strace) {
+	if (cfg->strace && (mode == RUN_TRACE || (verify && topo == c->topo))) {
 		unsigned na = 0;
 
 		while (argv[na])
@@ -466,7 +474,7 @@ static int run_once(struct bench_case *c, struct bench_config *cfg, struct bench
 
 	/* Generous: a run slower than 20 MB/s plus a minute is hung. */
 	timeout = 60 + (unsigned)(c->bytes / (20u << 20));
-	if (verify)
+	if (traced)
 		timeout *= 4;
 	{
 		int ends[4] = { pfd[0], pfd[1], sock[0], sock[1] };
@@ -554,8 +562,11 @@ static int run_once(struct bench_case *c, struct bench_config *cfg, struct bench
 		if (!t->checksum_ok)
 			tool_fail(t, c, "checksum mismatch: output %016" PRIx64 ", input %016" PRIx64,
 				  got, c->hash);
-		if (traced)
-			parse_strace(tracepath, t);
+	}
+	if (traced)
+		parse_strace(tracepath, t);
+	if (mode != RUN_TIMED) {
+		/* Paths and byte counts come from the timed runs. */
 	} else if (t->zcio && !t->npaths) {
 		/* The first timed run's paths stand for the tool. */
 		memcpy(t->paths, parsed.paths, sizeof(parsed.paths));
@@ -693,9 +704,13 @@ int bench_case_run(struct bench_case *c, struct bench_config *cfg)
 			fprintf(stderr, "   %-22s skipped: %s\n", t->name, t->skip);
 			continue;
 		}
-		if (run_once(c, cfg, t, true, &run) == 0)
-			fprintf(stderr, "   %-22s verified: %" PRIu64 " bytes, checksum ok%s\n",
-				t->name, c->bytes, t->nsyscalls ? ", syscalls traced" : "");
+		if (run_once(c, cfg, t, RUN_VERIFY, &run) < 0)
+			continue;
+		if (c->topo == BENCH_TOPO_DEVNULL && cfg->strace &&
+		    run_once(c, cfg, t, RUN_TRACE, &run) < 0)
+			continue;
+		fprintf(stderr, "   %-22s verified: %" PRIu64 " bytes, checksum ok%s\n",
+			t->name, c->bytes, t->nsyscalls ? ", syscalls traced" : "");
 	}
 	for (unsigned r = 0; r < c->runs && !bench_stop; r++) {
 		fprintf(stderr, "   round %u/%u:", r + 1, c->runs);
@@ -706,7 +721,7 @@ int bench_case_run(struct bench_case *c, struct bench_config *cfg)
 			if (t->skip || t->error)
 				continue;
 			run = &t->runs[t->nruns];
-			if (run_once(c, cfg, t, false, run) < 0)
+			if (run_once(c, cfg, t, RUN_TIMED, run) < 0)
 				continue;
 			run->seq = ++cfg->seq;
 			t->nruns++;

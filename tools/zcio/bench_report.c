@@ -372,9 +372,12 @@ static void json_tool(FILE *f, const struct bench_case *c, const struct bench_to
 	json_counts(f, t->paths, t->npaths);
 	fputs(", \"fallbacks\": ", f);
 	bench_json_string(f, t->fallbacks);
-	if (t->zcio)
-		fprintf(f, ", \"zcio_syscalls\": %" PRIu64, t->zcio_syscalls);
-	fputs("}, \"checksum_ok\": ", f);
+	fputs("}, \"zcio_syscalls\": ", f);
+	if (t->zcio && t->nruns)
+		fprintf(f, "%" PRIu64, t->zcio_syscalls);
+	else
+		fputs("null", f);
+	fputs(", \"checksum_ok\": ", f);
 	fputs(t->checksum_ok < 0 ? "null" : t->checksum_ok ? "true" : "false", f);
 	fputs(", \"syscalls\": ", f);
 	json_counts(f, t->syscalls, t->nsyscalls);
