@@ -8,6 +8,8 @@
  *    syscall works and these fds were refused (REFUSED, not cached); EPERM
  *    or ENOSYS from the probe means a seccomp filter (FORBIDDEN, cached).
  *  - EINVAL, EXDEV and the like concern one pair of fds: never cached.
+ *  - A first call that moves 0 bytes (procfs and friends) is not EOF, and
+ *    not cached either.
  *
  * The kernel here has every syscall, so a missing or forbidden one is made
  * with a seccomp filter in a child process (the filter cannot be removed,
@@ -449,6 +451,73 @@ static void seccomp_whole_file_route_falls_through_to_copy(void **state)
 	run_child(child_cfr_enosys_sendfile_eperm);
 }
 
+/*
+ * procfs, sysfs, overlayfs and old CIFS answer copy_file_range, sendfile or
+ * splice with 0 on files that have bytes.  A filter returning 0 (errno 0)
+ * makes the same answer here: the first 0 must not be taken as EOF, the
+ * route goes on from byte 0 with the next path, and nothing is cached.
+ */
+static void child_zero_first(void)
+{
+	struct zcio_opts opts = tu_opts_zc();
+	struct zcio_stats st = { 0 };
+	uint8_t *data = tu_data(200000, 8), *back = malloc(200000);
+	int in = tu_file(data, 200000), out = tu_file(NULL, 0), sp[2];
+
+	if (deny(SYS_copy_file_range, 0) != 0 || deny(SYS_sendfile, 0) != 0)
+		_exit(77);
+	/* file -> file: copy_file_range says 0, sendfile says 0, copy. */
+	CHILD_CHECK(zcio_copy(in, out, ZCIO_TO_EOF, &opts, &st) == 200000);
+	CHILD_CHECK(st.path_bytes[ZCIO_PATH_COPY] == 200000);
+	CHILD_CHECK(st.nfallbacks == 2);
+	CHILD_CHECK(st.fallback[0].from == ZCIO_PATH_COPY_FILE_RANGE);
+	CHILD_CHECK(st.fallback[0].reason == ZCIO_WHY_ZERO_FIRST && st.fallback[0].at == 0);
+	CHILD_CHECK(st.fallback[1].from == ZCIO_PATH_SENDFILE);
+	CHILD_CHECK(st.fallback[1].reason == ZCIO_WHY_ZERO_FIRST && st.fallback[1].at == 0);
+	CHILD_CHECK(pread(out, back, 200000, 0) == 200000 && memcmp(back, data, 200000) == 0);
+	CHILD_CHECK(lseek(in, 0, SEEK_CUR) == 200000);
+	CHILD_CHECK(!zcio__sc_unavailable(ZCIO__SC_COPY_FILE_RANGE));
+	CHILD_CHECK(!zcio__sc_unavailable(ZCIO__SC_SENDFILE));
+	/* file -> socket: sendfile says 0, copy. */
+	CHILD_CHECK(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sp) == 0);
+	CHILD_CHECK(lseek(in, 0, SEEK_SET) == 0);
+	memset(&st, 0, sizeof(st));
+	CHILD_CHECK(zcio_copy(in, sp[1], 150000, &opts, &st) == 150000);
+	CHILD_CHECK(st.path_bytes[ZCIO_PATH_COPY] == 150000);
+	CHILD_CHECK(st.nfallbacks == 1 && st.fallback[0].reason == ZCIO_WHY_ZERO_FIRST);
+	CHILD_CHECK(tu_read_full(sp[0], back, 150000) == 150000 && memcmp(back, data, 150000) == 0);
+	free(data);
+	free(back);
+}
+
+static void child_zero_first_splice(void)
+{
+	struct zcio_stats st = { 0 };
+
+	if (deny(SYS_splice, 0) != 0)
+		_exit(77);
+	/* file -> pipe: splice says 0, copy (file_to_pipe checks the bytes). */
+	CHILD_CHECK(file_to_pipe(60000, &st) == 60000);
+	CHILD_CHECK(st.path_bytes[ZCIO_PATH_COPY] == 60000);
+	CHILD_CHECK(st.nfallbacks == 1 && st.fallback[0].reason == ZCIO_WHY_ZERO_FIRST);
+	CHILD_CHECK(st.fallback[0].from == ZCIO_PATH_SPLICE);
+	CHILD_CHECK(!zcio__sc_unavailable(ZCIO__SC_SPLICE));
+}
+
+static void first_call_returning_zero_is_not_eof_file_routes(void **state)
+{
+	(void)state;
+	need_seccomp();
+	run_child(child_zero_first);
+}
+
+static void first_call_returning_zero_is_not_eof_splice(void **state)
+{
+	(void)state;
+	need_seccomp();
+	run_child(child_zero_first_splice);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -461,6 +530,8 @@ int main(void)
 		cmocka_unit_test_setup(seccomp_eperm_copy_file_range_is_forbidden_and_cached, reset),
 		cmocka_unit_test_setup(seccomp_enosys_splice_is_nosys_and_cached, reset),
 		cmocka_unit_test_setup(seccomp_whole_file_route_falls_through_to_copy, reset),
+		cmocka_unit_test_setup(first_call_returning_zero_is_not_eof_file_routes, reset),
+		cmocka_unit_test_setup(first_call_returning_zero_is_not_eof_splice, reset),
 	};
 
 	tu_init(300);

@@ -238,13 +238,16 @@ static void offset_at_end_sends_only_the_header(void **state)
 /* ---- truncation while sending ---------------------------------------------- */
 
 #define TRUNC_AT (4u * TU_MIB)      /* page aligned, far past what is in flight */
-#define SLOW_UNTIL (256u * TU_KIB)  /* the reader is slow until it has this */
+#define SLOW_UNTIL (256u * TU_KIB)  /* truncate once the reader has this; the
+				       reader stays slow until then, so the
+				       sender is still far from TRUNC_AT */
 
 struct slow_reader {
 	int fd;
 	const uint8_t *expect;
 	size_t expect_len;
 	atomic_size_t got;
+	atomic_bool truncated;   /* slow until the file has been truncated */
 	size_t bad_at;
 	pthread_t th;
 };
@@ -268,7 +271,7 @@ static void *slow_reader_main(void *arg)
 		    (got + (size_t)r > s->expect_len || memcmp(buf, s->expect + got, (size_t)r)))
 			s->bad_at = got;
 		atomic_store(&s->got, got + (size_t)r);
-		if (got < SLOW_UNTIL)
+		if (!atomic_load(&s->truncated))
 			tu_sleep_us(1000);
 	}
 	return NULL;
@@ -290,6 +293,7 @@ static void *truncator_main(void *arg)
 		tu_sleep_us(1000);
 	if (ftruncate(t->fd, TRUNC_AT) != 0)
 		t->err = -errno;
+	atomic_store(&t->reader->truncated, true);
 	return NULL;
 }
 
