@@ -299,6 +299,16 @@ int zcio__which_blocked(int in, int out)
 	return 0;
 }
 
+int zcio__poll(struct pollfd *fds, unsigned int n, int timeout_ms)
+{
+	return RETRY(poll(fds, (nfds_t)n, timeout_ms));
+}
+
+int zcio__open(const char *path, int flags)
+{
+	return RETRY(open(path, flags | O_CLOEXEC));
+}
+
 uint64_t zcio__read_proc_u64(const char *path)
 {
 	char buf[32];

@@ -98,6 +98,16 @@ int zcio__wait(int fd, short events, int timeout_ms);
  */
 int zcio__which_blocked(int in, int out);
 
+/* poll() on n fds, EINTR retried (with the full timeout again: callers
+ * pass 0 or loop on their own deadline).  Returns the number of fds with
+ * events, 0 on timeout, or -errno. */
+struct pollfd;
+int zcio__poll(struct pollfd *fds, unsigned int n, int timeout_ms);
+
+/* open() with O_CLOEXEC added, for existing files (no O_CREAT: no mode is
+ * passed).  Returns the fd or -errno. */
+int zcio__open(const char *path, int flags);
+
 /* Read a small unsigned integer from a /proc file; 0 when unreadable. */
 uint64_t zcio__read_proc_u64(const char *path);
 
