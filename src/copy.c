@@ -36,6 +36,26 @@ static void rewind_stranded(struct zcio__move *m)
 		m->stranded = 0;
 }
 
+/*
+ * A regular file copied onto itself to EOF, with the writes landing ahead
+ * of the reads (an O_APPEND destination, or the destination's offset past
+ * the source's), reads back its own output and never ends: it fills the
+ * disk.  Costs nothing unless both ends are the same inode.
+ */
+static bool endless_self_copy(struct zcio__move *m)
+{
+	int64_t in_pos, out_pos;
+
+	if (m->in.kind != ZCIO__REG || m->out.kind != ZCIO__REG ||
+	    m->in.dev != m->out.dev || m->in.ino != m->out.ino)
+		return false;
+	if (zcio__endpoint_append(&m->out))
+		return true;
+	in_pos = m->positional ? (int64_t)m->in_off : zcio__lseek(m->in.fd, 0, SEEK_CUR);
+	out_pos = zcio__lseek(m->out.fd, 0, SEEK_CUR);
+	return in_pos >= 0 && out_pos >= 0 && in_pos < out_pos;
+}
+
 ZCIO_EXPORT int64_t zcio_copy(int in, int out, uint64_t len,
 			      const struct zcio_opts *opts, struct zcio_stats *stats)
 {
@@ -62,6 +82,11 @@ ZCIO_EXPORT int64_t zcio_copy(int in, int out, uint64_t len,
 		m.positional = true;
 		m.in_off = o->in_offset;
 	}
+	/* Overlapping ranges of one file that can never reach EOF are
+	 * refused before any byte moves (EDGE-CASES #10), with the errno
+	 * copy_file_range() gives for overlapping ranges. */
+	if (len == ZCIO_TO_EOF && endless_self_copy(&m))
+		return -EINVAL;
 	/*
 	 * How much is coming, for the threshold: the length asked for, or at
 	 * most a regular file's size (a size of 0 is procfs or empty: either
