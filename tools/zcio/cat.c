@@ -3,9 +3,9 @@
  * with zcio_copy() choosing splice, sendfile, copy_file_range or read/write
  * for each operand.
  *
- * The per-file path is kept to open, zcio_copy, close (plus one fstat when
- * standard output is a regular file, for the "input file is output file"
- * check): with thousands of small files, syscalls are the whole cost.
+ * The per-file path is kept to open, zcio_copy, close: with thousands of
+ * small files, syscalls are the whole cost.  Standard output is looked at
+ * once, at startup.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -30,36 +30,19 @@ static const struct cli_option cat_options[] = {
 	{ NULL, NULL, NULL, NULL },
 };
 
-/* What standard output is, read once: the same-file check needs it. */
-struct cat_output {
-	struct stat st;
-	int flags;       /* F_GETFL, read on first need; -2 until then */
-};
-
 /*
- * Copying a regular file onto itself would never end when the writes land
- * ahead of the reads: with O_APPEND, or when the input's offset is before
- * the output's.  coreutils refuses exactly that case; so do we.  Returns
- * true when `in` must not be copied.
+ * zcio_copy() refuses, with -EINVAL and before moving a byte, to copy a
+ * regular file onto itself when that could never end: writes landing ahead
+ * of the reads (O_APPEND, or the output's offset past the input's), the
+ * very case coreutils cat refuses.  Was that the reason?  Asked only after
+ * an -EINVAL, so the per-file path has no fstat of its own.
  */
-static bool input_is_output(int in, struct cat_output *out)
+static bool input_is_output(int in, const struct stat *out)
 {
 	struct stat st;
-	off_t in_pos, out_pos;
 
-	if (fstat(in, &st) != 0)
-		return false; /* zcio_copy() will report the error */
-	if (!S_ISREG(st.st_mode) || st.st_dev != out->st.st_dev || st.st_ino != out->st.st_ino)
-		return false;
-	in_pos = lseek(in, 0, SEEK_CUR);
-	if (in_pos < 0)
-		return false;
-	if (out->flags == -2)
-		out->flags = fcntl(STDOUT_FILENO, F_GETFL);
-	if (out->flags >= 0 && (out->flags & O_APPEND))
-		return true;
-	out_pos = lseek(STDOUT_FILENO, 0, SEEK_CUR);
-	return out_pos >= 0 && in_pos < out_pos;
+	return S_ISREG(out->st_mode) && fstat(in, &st) == 0 && S_ISREG(st.st_mode) &&
+	       st.st_dev == out->st_dev && st.st_ino == out->st_ino;
 }
 
 /*
@@ -126,7 +109,7 @@ static int cat_run(int argc, char **argv)
 	static char *stdin_only[] = { "-" };
 	struct zcio_opts opts = { .flags = ZCIO_F_GROW_PIPE };
 	struct zcio_stats stats = { 0 };
-	struct cat_output out = { .flags = -2 };
+	struct stat out_st;
 	struct cli_progress progress;
 	struct cli_args args;
 	int progress_when = CLI_PROGRESS_NEVER;
@@ -163,7 +146,7 @@ static int cat_run(int argc, char **argv)
 	 * signal stays pending until die_of_sigpipe() lets it in.
 	 */
 	sigpipe_ignored = block_sigpipe();
-	if (fstat(STDOUT_FILENO, &out.st) != 0) {
+	if (fstat(STDOUT_FILENO, &out_st) != 0) {
 		cli_error("cat", "standard output: %s", strerror(errno));
 		return CLI_ERROR;
 	}
@@ -182,30 +165,27 @@ static int cat_run(int argc, char **argv)
 			rc = CLI_ERROR;
 			continue;
 		}
-		/* Only a regular output can be the input. */
-		if (S_ISREG(out.st.st_mode) && input_is_output(in, &out)) {
+		r = cli_progress_copy(&progress, in, STDOUT_FILENO, ZCIO_TO_EOF, &opts, &stats);
+		if (r == -EPIPE && !sigpipe_ignored) {
+			cli_progress_finish(&progress);
+			if (want_stats)
+				cli_print_stats("cat", &stats);
+			die_of_sigpipe();
+		}
+		if (r < 0 && output_error((int)-r)) {
+			/* Every other operand would fail the same way. */
+			cli_error("cat", "write error: %s", strerror((int)-r));
+			rc = CLI_ERROR;
+			if (!is_stdin)
+				close(in);
+			break;
+		}
+		if (r == -EINVAL && input_is_output(in, &out_st)) {
 			cli_error("cat", "%s: input file is output file", name);
 			rc = CLI_ERROR;
-		} else {
-			r = cli_progress_copy(&progress, in, STDOUT_FILENO, ZCIO_TO_EOF, &opts, &stats);
-			if (r == -EPIPE && !sigpipe_ignored) {
-				cli_progress_finish(&progress);
-				if (want_stats)
-					cli_print_stats("cat", &stats);
-				die_of_sigpipe();
-			}
-			if (r < 0 && output_error((int)-r)) {
-				/* Every other operand would fail the same way. */
-				cli_error("cat", "write error: %s", strerror((int)-r));
-				rc = CLI_ERROR;
-				if (!is_stdin)
-					close(in);
-				break;
-			}
-			if (r < 0) {
-				cli_error("cat", "%s: %s", name, strerror((int)-r));
-				rc = CLI_ERROR;
-			}
+		} else if (r < 0) {
+			cli_error("cat", "%s: %s", name, strerror((int)-r));
+			rc = CLI_ERROR;
 		}
 		if (!is_stdin)
 			close(in);
