@@ -94,6 +94,24 @@ void bench_report_table(FILE *f, const struct bench_case *c)
 		if (t->error)
 			fprintf(f, "  %-20s FAILED after %u runs: %s\n", "", t->nruns, t->error);
 	}
+	/* zcio's own rows against every peer, not just the main one. */
+	for (unsigned i = 0; i < c->ntools; i++) {
+		const struct bench_tool *t = &c->tools[i];
+		bool any = false;
+
+		if (!t->zcio || strstr(t->name, "--copy") || t->skip || !t->nruns)
+			continue;
+		for (unsigned k = 0; k < c->ntools; k++) {
+			const struct bench_tool *p = &c->tools[k];
+
+			if (p == t || p->skip || !p->nruns)
+				continue;
+			fprintf(f, "%s %s %.2fx", any ? "," : "  vs each:", p->name, t->bps / p->bps);
+			any = true;
+		}
+		if (any)
+			fprintf(f, " (throughput of %s / each)\n", t->name);
+	}
 	for (unsigned i = 0; i < c->ntargets; i++) {
 		const struct bench_target *g = &c->targets[i];
 		bool at_least = !strcmp(g->metric, "throughput");
