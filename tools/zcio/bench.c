@@ -257,12 +257,18 @@ static int bench_main(int argc, char **argv)
 	}
 	cfg.zcio[n] = '\0';
 	{
+		/* build/zcio -> build/bench/splice-loop; build/asan/zcio ->
+		 * build/asan/../bench/splice-loop. */
+		static const char *const where[] = { "/bench/splice-loop", "/../bench/splice-loop" };
 		char *slash = strrchr(cfg.zcio, '/');
 
-		snprintf(cfg.splice_loop, sizeof(cfg.splice_loop), "%.*s/bench/splice-loop",
-			 (int)(slash - cfg.zcio), cfg.zcio);
-		if (access(cfg.splice_loop, X_OK) < 0)
+		for (size_t i = 0; i < sizeof(where) / sizeof(where[0]); i++) {
+			snprintf(cfg.splice_loop, sizeof(cfg.splice_loop), "%.*s%s",
+				 (int)(slash - cfg.zcio), cfg.zcio, where[i]);
+			if (access(cfg.splice_loop, X_OK) == 0)
+				break;
 			cfg.splice_loop[0] = '\0';
+		}
 	}
 	if (!no_strace)
 		find_strace(&cfg);
