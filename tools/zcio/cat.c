@@ -46,6 +46,27 @@ static bool input_is_output(int in, const struct stat *out)
 }
 
 /*
+ * The same refusal, decided here: needed with --progress, whose slices have
+ * a length, and a bounded copy ends, so zcio_copy() lets it through.  The
+ * rule is coreutils': a regular file that is standard output, with writes
+ * landing ahead of the reads.
+ */
+static bool input_would_exhaust_output(int in, const struct stat *out)
+{
+	off_t in_pos, out_pos;
+	int fl;
+
+	if (!input_is_output(in, out))
+		return false;
+	fl = fcntl(STDOUT_FILENO, F_GETFL);
+	if (fl >= 0 && (fl & O_APPEND))
+		return true;
+	in_pos = lseek(in, 0, SEEK_CUR);
+	out_pos = lseek(STDOUT_FILENO, 0, SEEK_CUR);
+	return in_pos >= 0 && out_pos >= 0 && in_pos < out_pos;
+}
+
+/*
  * The reader went away.  The library never lets SIGPIPE kill us (it
  * reports -EPIPE instead), but a shell pipeline expects cat to die of it,
  * quietly: restore the default action and take the signal.
@@ -165,7 +186,11 @@ static int cat_run(int argc, char **argv)
 			rc = CLI_ERROR;
 			continue;
 		}
-		r = cli_progress_copy(&progress, in, STDOUT_FILENO, ZCIO_TO_EOF, &opts, &stats);
+		if (progress.on && input_would_exhaust_output(in, &out_st))
+			r = -EINVAL;
+		else
+			r = cli_progress_copy(&progress, in, STDOUT_FILENO, ZCIO_TO_EOF, &opts,
+					      &stats);
 		if (r == -EPIPE && !sigpipe_ignored) {
 			cli_progress_finish(&progress);
 			if (want_stats)
