@@ -49,12 +49,13 @@ static int check_bytes(struct closer *c, const uint8_t *b, size_t n)
 	return 0;
 }
 
-/* Wait until the pipe is full and quiet: the writer is blocked. */
+/* Wait until the pipe is full and quiet: the writer is blocked.  Gives up
+ * after about 5 s (a writer that never blocks fails the test's counts). */
 static void wait_pipe_full(int rd, int wr)
 {
-	int last = -1, quiet = 0;
+	int last = -1, quiet = 0, rounds = 0;
 
-	while (quiet < 3) {
+	while (quiet < 3 && rounds++ < 500) {
 		struct pollfd p = { .fd = wr, .events = POLLOUT };
 		int n = tu_readable(rd);
 
@@ -76,7 +77,15 @@ static void *closer_main(void *arg)
 	c->bad_at = SIZE_MAX;
 	while (c->got < FIRST_READ) {
 		size_t want = FIRST_READ - c->got < 4096 ? FIRST_READ - c->got : 4096;
-		ssize_t r = read(c->rd, buf, want);
+		ssize_t r;
+
+		/* A copy that gave up early must not leave this thread
+		 * waiting forever. */
+		if (tu_wait_fd(c->rd, POLLIN, 5000) == 0) {
+			c->err = -ETIMEDOUT;
+			goto out;
+		}
+		r = read(c->rd, buf, want);
 
 		if (r <= 0 || check_bytes(c, buf, (size_t)r)) {
 			c->err = r < 0 ? -errno : -EIO;
