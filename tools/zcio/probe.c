@@ -13,7 +13,7 @@
 enum { OPT_JSON };
 
 static const struct cli_option probe_options[] = {
-	[OPT_JSON] = { NULL, "--json", NULL, "print one JSON object (keys below) instead of lines" },
+	[OPT_JSON] = { NULL, "--json", NULL, "print one JSON object, with the keys listed above, instead of lines" },
 	{ NULL, NULL, NULL, NULL },
 };
 
