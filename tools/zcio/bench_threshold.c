@@ -15,7 +15,8 @@
  *
  * Time is wall-clock per transfer; CPU is getrusage(RUSAGE_SELF), which
  * includes the peer threads.  The two modes alternate (A B, then B A) in
- * each of the N runs, and the medians are compared.  The crossover of a
+ * each of 3N back-to-back pairs (N = --runs, at least 9 pairs), and the
+ * median of the pairs' time ratios decides.  The crossover of a
  * route is the smallest size from which zero-copy is at least as fast at
  * every larger size too; ZCIO_DEFAULT_THRESHOLD should follow it.
  */
@@ -37,9 +38,16 @@
 #include "zcio.h"
 
 #define THR_SIZES 11            /* 1 KiB .. 1 MiB */
-#define THR_BYTES (16u << 20)   /* bytes per measurement ... */
-#define THR_MIN_ITERS 100u      /* ... but at least this many transfers */
-#define THR_MAX_ITERS 20000u    /* ... and at most this many */
+/*
+ * Many short back-to-back pairs rather than a few long ones: bursts of other
+ * load then spoil a few pairs, and the median of the pairs' ratios ignores
+ * them.
+ */
+#define THR_BYTES (4u << 20)    /* bytes per measurement ... */
+#define THR_MIN_ITERS 50u       /* ... but at least this many transfers */
+#define THR_MAX_ITERS 4000u     /* ... and at most this many */
+#define THR_MIN_PAIRS 9u        /* pairs per point: 3 x --runs, at least this */
+#define THR_MAX_PAIRS 64u
 #define PEER_BUF (256u * 1024)
 
 enum thr_route { FILE_PIPE, FILE_SOCK, SOCK_FILE, SOCK_SOCK, THR_ROUTES };
@@ -308,7 +316,11 @@ int bench_threshold_run(struct bench_config *cfg)
 		bench_hash_init(&h);
 		bench_file_hash(src_path, &h); /* page-cache it */
 	}
-	thr_runs = cfg->runs;
+	thr_runs = cfg->runs * 3;
+	if (thr_runs < THR_MIN_PAIRS)
+		thr_runs = THR_MIN_PAIRS;
+	if (thr_runs > THR_MAX_PAIRS)
+		thr_runs = THR_MAX_PAIRS;
 	if (sched_getaffinity(0, sizeof(saved_cpus), &saved_cpus) == 0)
 		have_saved = true;
 	pin(0);
@@ -318,8 +330,9 @@ int bench_threshold_run(struct bench_config *cfg)
 			struct thr_point *p = &points[r][s];
 			uint32_t size = 1024u << s;
 			unsigned iters = THR_BYTES / size;
-			double v[2][64], c[2][64], q[64], warm_ns, warm_cpu;
-			unsigned runs = thr_runs > 64 ? 64 : thr_runs;
+			double v[2][THR_MAX_PAIRS], c[2][THR_MAX_PAIRS], q[THR_MAX_PAIRS];
+			double warm_ns, warm_cpu;
+			unsigned runs = thr_runs;
 
 			if (iters < THR_MIN_ITERS)
 				iters = THR_MIN_ITERS;
@@ -415,7 +428,7 @@ void bench_threshold_summary(FILE *f, bool table)
 	if (!thr_ran)
 		return;
 	if (table) {
-		fprintf(f, "\nthreshold: ns per zcio_copy() of SIZE bytes, median of %u runs; "
+		fprintf(f, "\nthreshold: ns per zcio_copy() of SIZE bytes, median of %u back-to-back pairs; "
 			"zero = copy_threshold 1, copy = ZCIO_F_COPY,\n  z/c = median of back-to-back zero/copy ratios\n  %-8s", thr_runs, "size");
 		for (int r = 0; r < THR_ROUTES; r++)
 			fprintf(f, " %22s", route_name[r]);
