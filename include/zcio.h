@@ -264,7 +264,9 @@ int zcio_probe(struct zcio_features *out);
  *
  * Returns the number of bytes delivered (less than len only at end of file),
  * or -errno: -EPIPE when the destination's reader has gone, -ETIMEDOUT,
- * -EISDIR, -EBADF, an I/O error...  On error stats->last_bytes says how many
+ * -EISDIR, -EBADF, -EINVAL for a regular file copied onto itself to EOF
+ * with the writes landing ahead of the reads (O_APPEND, or the output
+ * offset past the input's: it would never end), an I/O error...  On error stats->last_bytes says how many
  * bytes were delivered first.  opts and stats may be NULL.  Thread-safe;
  * two threads must not use the same fds at once.
  *
@@ -375,6 +377,197 @@ int64_t zcio_link_drain(struct zcio_link *link, void *buf, size_t len);
 /* Free the link: its pipe goes back to the pool if empty, else is closed.
  * Held bytes are discarded (drain them first if they matter).  NULL ok. */
 void zcio_link_free(struct zcio_link *link);
+
+/* ---- fan-out ------------------------------------------------------------ */
+
+/*
+ * A fan-out sends one source to many destinations without copying the
+ * bytes once per destination: the stream goes into an intake pipe (a pool
+ * pipe the source is spliced into) and tee() duplicates the intake's page
+ * references into each destination's pipe.  A destination that is a pipe
+ * is tee()d into directly; a file, socket or device gets a pool pipe of its
+ * own that is spliced out to it; the destination that would be the last to
+ * need a piece of the intake gets it by splice(), which also empties the
+ * intake.  Destinations that cannot be spliced into (terminals, O_APPEND
+ * files, datagram sockets) get their bytes from their pipe with read() and
+ * write().  When tee() or splice() is unsupported, or no pipe is to be had
+ * (pool cap, EMFILE), the fan-out copies instead: each byte is read once
+ * into a buffer and written to every destination.  Bytes are never
+ * reordered at a destination, whichever way they travel.
+ *
+ * It is nonblocking and event-loop agnostic, like a link: zcio_fanout_pump()
+ * moves what it can and, when nothing more can move, says through
+ * zcio_fanout_pollfds() which fds to wait for.
+ *
+ * Positions: the fan-out counts the bytes it has taken from its source (its
+ * position, zcio_fanout_position()).  A destination added when the position
+ * is P receives exactly the bytes at P and after: those the fan-out takes
+ * from then on, none it took before.  The source's bytes are consumed only
+ * once every destination has them, so the fan-out holds at most its intake
+ * pipe's capacity (opts->pipe_size, default 1 MiB) beyond the slowest
+ * destination, plus what each destination's own pipe holds.
+ *
+ * Slow destinations, chosen per destination:
+ *  - block (the default): like tee(1), everyone waits for the slowest; the
+ *    fan-out then waits in poll() for that destination only, never spins.
+ *  - drop (ZCIO_FANOUT_DROP): a destination that cannot take more while
+ *    the intake is full of bytes it has not taken (it is the intake's
+ *    capacity behind the fan-out's position, on top of what its own pipe
+ *    holds) is removed and reported as ZCIO_FANOUT_DROPPED; the others
+ *    never wait for it for longer than it takes to fill the intake.
+ * A destination whose reader goes away (-EPIPE, -ECONNRESET: no SIGPIPE
+ * reaches the caller) or that fails (-EIO, -ENOSPC...) is removed and
+ * reported without disturbing the others.
+ *
+ * With no destination at all the fan-out still reads its source and
+ * discards what it reads: a live stream does not wait for listeners.  A
+ * caller who wants it to wait simply does not pump.
+ *
+ * By reference: bytes taken from a regular file are page references until
+ * each destination's reader consumes them (ZCIO_F_STABLE copies instead).
+ *
+ * The fds stay the caller's: the fan-out never closes them and never
+ * changes their flags (except growing a pipe's capacity with
+ * ZCIO_F_GROW_PIPE).  Give it nonblocking sockets: pipes are never waited
+ * for inside a call (SPLICE_F_NONBLOCK), and a blocking pipe or terminal
+ * source is polled before it is read, but a write to a blocking socket or
+ * terminal waits until it is done.  Not thread-safe: one thread at a time
+ * per fan-out; different fan-outs in different threads are fine.
+ */
+struct zcio_fanout;
+struct pollfd;
+
+/* Flags of zcio_fanout_add(). */
+#define ZCIO_FANOUT_DROP (1u << 0)  /* drop this destination when it falls behind */
+
+/* What became of a destination (zcio_fanout_dest.state). */
+enum zcio_fanout_state {
+	ZCIO_FANOUT_ACTIVE = 0,  /* receiving */
+	ZCIO_FANOUT_DONE,        /* the source ended and it has every byte */
+	ZCIO_FANOUT_REMOVED,     /* removed by zcio_fanout_remove() */
+	ZCIO_FANOUT_CLOSED,      /* its reader went away: err is -EPIPE or -ECONNRESET */
+	ZCIO_FANOUT_FAILED,      /* another error, in err */
+	ZCIO_FANOUT_DROPPED,     /* ZCIO_FANOUT_DROP, and it fell too far behind */
+};
+
+/* One destination, as zcio_fanout_dest(), _remove() and _removed() report it. */
+struct zcio_fanout_dest {
+	int32_t id;          /* what zcio_fanout_add() returned */
+	int32_t fd;
+	uint32_t flags;      /* ZCIO_FANOUT_* given to zcio_fanout_add() */
+	int32_t state;       /* enum zcio_fanout_state */
+	int32_t err;         /* -errno behind CLOSED or FAILED, else 0 */
+	int32_t wait;        /* ZCIO_WAIT_OUT while the fan-out waits for its fd */
+	uint64_t joined_at;  /* stream offset of its first byte */
+	uint64_t held;       /* taken for it, not yet delivered (discarded when
+	                        it is removed) */
+	uint64_t lag;        /* bytes the fan-out has taken that it has not
+	                        (when it was removed, for removed ones) */
+	struct zcio_stats stats; /* its deliveries: stats.bytes is what reached
+	                            its fd, stats.path_bytes how, stats.fallback why */
+	uint64_t reserved[4];
+};
+
+/*
+ * Create a fan-out reading from in (any fd kind but a directory) and store
+ * it in *fanout; it has no destination yet.  opts (may be NULL):
+ * ZCIO_F_COPY (never tee or splice: the read-once, write-to-each baseline),
+ * ZCIO_F_STABLE (copy from a regular-file source), ZCIO_F_GROW_PIPE (grow a
+ * source pipe and destination pipes to pipe_size), pipe_size (capacity of
+ * the intake pipe and of the destinations' pipes; 0: 1 MiB, at most
+ * pipe-max-size; it also sizes the copy buffer).  Other options are not
+ * used.  No pipe is taken until the first pump.  Returns 0, or -EINVAL
+ * (NULL fanout), -ENOMEM, -EBADF, -EISDIR.
+ */
+int zcio_fanout_new(int in, const struct zcio_opts *opts, struct zcio_fanout **fanout);
+
+/*
+ * Add a destination: fd receives every byte the fan-out takes from its
+ * source from now on (see Positions above).  flags: 0 (block) or
+ * ZCIO_FANOUT_DROP.  May be called at any time, also between pumps of a
+ * running stream; the new destination is served from the next pump.
+ * Returns its id (>= 0, never reused by this fan-out), or -EINVAL (bad
+ * flags), -EBADF, -EISDIR, -ENOMEM.  A source that has already ended
+ * gives nothing: the destination is DONE at once.
+ */
+int zcio_fanout_add(struct zcio_fanout *fanout, int fd, uint32_t flags);
+
+/*
+ * Remove destination id now, whatever it holds (its bytes are discarded:
+ * info->held says how many), or take back a destination the fan-out removed
+ * by itself and has not yet reported through zcio_fanout_removed().  info
+ * (may be NULL) gets its final state (ZCIO_FANOUT_REMOVED, or the state it
+ * was removed with).  Its fd is not closed.  Returns 0, or -ENOENT for an
+ * unknown id.
+ */
+int zcio_fanout_remove(struct zcio_fanout *fanout, int id, struct zcio_fanout_dest *info);
+
+/*
+ * Move bytes: take from the source and deliver to every destination until
+ * nothing more can move without waiting, the source ends, or the fan-out
+ * has taken max bytes from its source in this call (0: no limit).
+ * Returns:
+ *
+ *   -EAGAIN  nothing more can move now: wait for the fds
+ *            zcio_fanout_pollfds() lists, then call again.  An fd is listed
+ *            only after it returned EAGAIN itself (and has not been seen
+ *            ready since), so edge-triggered loops do not stall; a source
+ *            whose bytes cannot be taken because a destination is behind
+ *            is not listed, so level-triggered loops do not spin.
+ *   0        the source has ended and every active destination has every
+ *            byte (they are all ZCIO_FANOUT_DONE); also with no
+ *            destination left.
+ *   > 0      max bytes were taken: call again without waiting.
+ *   -errno   the source failed (-EIO, -ECONNRESET...), and every byte
+ *            taken before the failure has been delivered: the error takes
+ *            the place of 0.  Destination errors are never returned here:
+ *            those destinations are removed (see zcio_fanout_removed()).
+ *            -ENOMEM and -EIO may also come from the fan-out itself.
+ *
+ * Destinations removed by this call (closed, failed, dropped) are queued
+ * for zcio_fanout_removed(); check it after each pump.  stats (may be NULL)
+ * adds up every destination: last_bytes is what this call delivered to all
+ * of them together, path_bytes splits that by path (ZCIO_PATH_TEE: via a
+ * tee()d pipe; ZCIO_PATH_SPLICE_PIPE: spliced on from the intake;
+ * ZCIO_PATH_COPY: written from memory), pending is what the fan-out holds
+ * (intake and destinations' pipes), wait is ZCIO_WAIT_IN when the source is
+ * among the fds to wait for, else ZCIO_WAIT_OUT.
+ */
+int64_t zcio_fanout_pump(struct zcio_fanout *fanout, uint64_t max, struct zcio_stats *stats);
+
+/*
+ * After a pump returned -EAGAIN: fill fds[0 .. n-1] with the fds to wait
+ * for and their events (POLLIN for the source, POLLOUT for destinations),
+ * revents zeroed, ready for poll().  Returns how many entries there are,
+ * which may be more than n (then only n were written; call again with a
+ * larger array), or 0 when there is nothing to wait for (the fan-out is
+ * done, or the last pump did not return -EAGAIN).  For epoll, register
+ * every fd once (edge-triggered is fine) and pump on any event instead.
+ */
+int zcio_fanout_pollfds(const struct zcio_fanout *fanout, struct pollfd *fds, unsigned int n);
+
+/*
+ * Take the next destination the fan-out removed by itself (closed, failed,
+ * dropped), oldest first, into *info.  Returns 1 when one was taken (its id
+ * is then forgotten; the caller may close its fd), 0 when there is none,
+ * -EINVAL for a NULL argument.
+ */
+int zcio_fanout_removed(struct zcio_fanout *fanout, struct zcio_fanout_dest *info);
+
+/* A destination's current state.  Returns 0, or -ENOENT for an id that is
+ * not (or no longer) in the fan-out. */
+int zcio_fanout_dest(const struct zcio_fanout *fanout, int id, struct zcio_fanout_dest *info);
+
+/* Bytes taken from the source so far: the join offset of a destination
+ * added now. */
+uint64_t zcio_fanout_position(const struct zcio_fanout *fanout);
+
+/* Active destinations (added, not removed; DONE ones included). */
+unsigned int zcio_fanout_count(const struct zcio_fanout *fanout);
+
+/* Free the fan-out and its pipes; held bytes are discarded.  The fds stay
+ * open.  NULL ok. */
+void zcio_fanout_free(struct zcio_fanout *fanout);
 
 /* ---- the pipe pool ------------------------------------------------------ */
 
