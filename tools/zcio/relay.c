@@ -400,6 +400,11 @@ static void on_tick(struct loop *l)
 	int64_t now = loop_now_ms();
 	struct relay_conn *c, *next;
 
+	/* Links give their pipes back to this thread's pool, which keeps up
+	 * to 8 for the next connection.  Once the worker has no connection
+	 * left, close them: an idle relay holds no pipe. */
+	if (w->nconns == 0)
+		zcio_pool_flush();
 	if (w->accept_resume_at && now >= w->accept_resume_at) {
 		w->accept_resume_at = 0;
 		accept_resume(w);
