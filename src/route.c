@@ -14,6 +14,13 @@
  * (their bytes are generated, there are no pages to share), anonymous
  * inodes, O_APPEND destinations (the splice family refuses them with
  * EINVAL/EBADF), and transfers below the threshold are copied outright.
+ *
+ * The threshold spares small transfers the setup of a zero-copy path (a
+ * pipe, two syscalls per round).  It does not apply to file -> file:
+ * copy_file_range() is one syscall and one in-kernel copy, never more than
+ * read() + write(), whatever the size (coreutils cat uses it the same way).
+ * Except with a header in front (zcio_send_file: header and small body go
+ * out in one writev) or a source of size 0 (procfs: read() tells at once).
  */
 #include "route.h"
 
@@ -72,7 +79,8 @@ void zcio__route_plan(struct zcio__move *m, uint64_t size, uint32_t threshold,
 	else if ((m->flags & ZCIO_F_STABLE) &&
 		 (m->in.kind == ZCIO__REG || m->in.kind == ZCIO__BLK))
 		why = ZCIO_WHY_STABLE;
-	else if (size < threshold)
+	else if (size < threshold && !(r->paths[0] == ZCIO_PATH_COPY_FILE_RANGE &&
+					 size > 0 && !m->hdr_len))
 		why = ZCIO_WHY_SMALL;
 	else if (m->out.kind == ZCIO__REG && zcio__endpoint_append(&m->out))
 		why = ZCIO_WHY_APPEND;

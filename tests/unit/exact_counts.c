@@ -117,7 +117,8 @@ static const struct len_case len_cases[] = {
 	/* Below the default threshold: copied; the offset still exact. */
 	{ SK_FILE, DK_PIPE, 12345, 0, ZCIO_PATH_COPY },
 	{ SK_FILE, DK_TCP, 12345, 0, ZCIO_PATH_COPY },
-	{ SK_FILE, DK_FILE, 12345, 0, ZCIO_PATH_COPY },
+	/* File -> file ignores the threshold: copy_file_range is never dearer. */
+	{ SK_FILE, DK_FILE, 12345, 0, ZCIO_PATH_COPY_FILE_RANGE },
 	/* Forced zero-copy: each path stops at exactly len. */
 	{ SK_FILE, DK_PIPE, 12345, 1, ZCIO_PATH_SPLICE },
 	{ SK_FILE, DK_TCP, 12345, 1, ZCIO_PATH_SENDFILE },
@@ -188,7 +189,7 @@ static void length_zero_moves_nothing(void **state)
 static void positional_source_leaves_fd_offset_alone(void **state)
 {
 	static const uint32_t thresholds[] = { 0, 1 };
-	static const int to_file_path[] = { ZCIO_PATH_COPY, ZCIO_PATH_COPY_FILE_RANGE };
+	static const int to_file_path[] = { ZCIO_PATH_COPY_FILE_RANGE, ZCIO_PATH_COPY_FILE_RANGE };
 	uint8_t *data = tu_data(SRC_SIZE, 7);
 	size_t i;
 

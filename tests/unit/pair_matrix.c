@@ -130,7 +130,10 @@ static int expected_path(const struct pair_case *c, size_t n, int *why)
 	*why = ZCIO_WHY_NONE;
 	if (nat < 0)
 		return ZCIO_PATH_COPY;
-	if (known_small && known < threshold) {
+	/* copy_file_range() is never dearer than read() + write(), so
+	 * file -> file ignores the threshold, except for a size of 0. */
+	if (known_small && known < threshold &&
+	    !(nat == ZCIO_PATH_COPY_FILE_RANGE && known > 0)) {
 		*why = ZCIO_WHY_SMALL;
 		return ZCIO_PATH_COPY;
 	}

@@ -108,7 +108,10 @@ static void *worker_main(void *arg)
 			out = tu_file(NULL, 0);
 			r = zcio_copy(file, out, ZCIO_TO_EOF, opts, &st);
 			got = pread(out, back, n + 1, 0);
-			want_path = zero_copy ? ZCIO_PATH_COPY_FILE_RANGE : ZCIO_PATH_COPY;
+			/* copy_file_range whatever the size; ZCIO_F_COPY
+			 * alone forces read/write here. */
+			want_path = (opts && (opts->flags & ZCIO_F_COPY)) ? ZCIO_PATH_COPY :
+				    n ? ZCIO_PATH_COPY_FILE_RANGE : ZCIO_PATH_COPY;
 			break;
 		}
 		if (file >= 0)
