@@ -695,6 +695,8 @@ int bench_case_run(struct bench_case *c, struct bench_config *cfg)
 			return -ENOMEM;
 	}
 
+	double t0 = bench_now();
+
 	fprintf(stderr, "== %s: %s\n", c->id, c->title);
 	for (unsigned i = 0; i < c->ntools && !bench_stop; i++) {
 		struct bench_tool *t = &c->tools[i];
@@ -732,5 +734,6 @@ int bench_case_run(struct bench_case *c, struct bench_config *cfg)
 	for (unsigned i = 0; i < c->ntools; i++)
 		tool_summarise(c, &c->tools[i]);
 	targets_eval(c);
+	fprintf(stderr, "   %s took %.1f s\n", c->id, bench_now() - t0);
 	return bench_stop ? -EINTR : 0;
 }

@@ -418,9 +418,9 @@ static int scenario_small(struct bench_config *cfg)
 		c->out = out_path;
 		c->bytes = small_bytes;
 		c->hash = small_hash;
-		/* One run takes tens of milliseconds: take three times as many
-		 * to keep the medians steady. */
-		c->runs = cfg->runs * 3;
+		/* One run of zcio takes tens of milliseconds: take twice as
+		 * many to keep the medians steady. */
+		c->runs = cfg->runs * 2;
 		snprintf(c->title, sizeof(c->title),
 			 "%u page-cached files of 1-16 KiB, one invocation, to %s",
 			 cfg->files, outs[k].what);
