@@ -246,6 +246,25 @@ static void on_pump_task(struct loop *l, struct loop_task *t)
 	conn_pump(container_of(t, struct relay_conn, pump_task));
 }
 
+/*
+ * A reset on a socket whose incoming stream has already ended: no pump
+ * reads that socket again, so the reset would go unnoticed until the other
+ * peer spoke, holding its connection open meanwhile.  The pumps have just
+ * run; pass the reset on now.
+ */
+static void conn_check_reset(struct relay_conn *c, int fd, struct zcio_link *from, uint32_t events)
+{
+	int soerr = 0;
+	socklen_t len = sizeof(soerr);
+
+	if (c->closed || !(events & (EPOLLERR | EPOLLHUP)) || !zcio_link_source_done(from))
+		return;
+	if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &len) != 0 || !soerr)
+		return;
+	/* A reset received after the peer's FIN (CLOSE_WAIT) reads as EPIPE. */
+	conn_close(c, "reset", soerr == EPIPE ? -ECONNRESET : -soerr);
+}
+
 static void on_client_event(struct loop *l, struct loop_watch *wt, uint32_t events)
 {
 	struct relay_conn *c = container_of(wt, struct relay_conn, cw);
@@ -261,6 +280,7 @@ static void on_client_event(struct loop *l, struct loop_watch *wt, uint32_t even
 		return;
 	}
 	conn_pump(c);
+	conn_check_reset(c, c->cw.fd, c->up, events);
 }
 
 static void on_server_event(struct loop *l, struct loop_watch *wt, uint32_t events)
@@ -287,6 +307,7 @@ static void on_server_event(struct loop *l, struct loop_watch *wt, uint32_t even
 		return;
 	}
 	conn_pump(c);
+	conn_check_reset(c, c->sw.fd, c->down, events);
 }
 
 static void nodelay(int fd)
