@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <linux/fs.h>
 #include <sys/ioctl.h>
+#include <sys/mman.h>
 #include <sys/sendfile.h>
 #include <time.h>
 #include <unistd.h>
@@ -323,4 +324,49 @@ uint64_t zcio__read_proc_u64(const char *path)
 		return 0;
 	buf[n] = '\0';
 	return strtoull(buf, NULL, 10);
+}
+
+ssize_t zcio__recvmsg(int fd, struct msghdr *msg, int flags)
+{
+	return RETRY(recvmsg(fd, msg, flags));
+}
+
+int zcio__setsockopt(int fd, int level, int name, const void *val, socklen_t len)
+{
+	return RETRY(setsockopt(fd, level, name, val, len));
+}
+
+int zcio__getsockopt(int fd, int level, int name, void *val, socklen_t *len)
+{
+	return RETRY(getsockopt(fd, level, name, val, len));
+}
+
+int zcio__mmap(void *addr, size_t len, int prot, int flags, int fd, int64_t off, void **out)
+{
+	void *p = mmap(addr, len, prot, flags, fd, (off_t)off);
+
+	if (p == MAP_FAILED)
+		return -errno;
+	*out = p;
+	return 0;
+}
+
+int zcio__munmap(void *addr, size_t len)
+{
+	return munmap(addr, len) == -1 ? -errno : 0;
+}
+
+int zcio__madvise(void *addr, size_t len, int advice)
+{
+	return RETRY(madvise(addr, len, advice));
+}
+
+int zcio__memfd(const char *name, unsigned int flags)
+{
+	return RETRY(memfd_create(name, flags | MFD_CLOEXEC));
+}
+
+int zcio__ftruncate(int fd, uint64_t len)
+{
+	return RETRY(ftruncate(fd, (off_t)len));
 }

@@ -111,4 +111,19 @@ int zcio__open(const char *path, int flags);
 /* Read a small unsigned integer from a /proc file; 0 when unreadable. */
 uint64_t zcio__read_proc_u64(const char *path);
 
+/* ---- memory and socket options (zero-copy from user memory) ---- */
+
+/* recvmsg(), for the error queue (MSG_ERRQUEUE) among others. */
+ssize_t zcio__recvmsg(int fd, struct msghdr *msg, int flags);
+int zcio__setsockopt(int fd, int level, int name, const void *val, socklen_t len);
+/* getsockopt(); *len is updated.  0 or -errno. */
+int zcio__getsockopt(int fd, int level, int name, void *val, socklen_t *len);
+/* mmap(): 0 and *out set, or -errno. */
+int zcio__mmap(void *addr, size_t len, int prot, int flags, int fd, int64_t off, void **out);
+int zcio__munmap(void *addr, size_t len);
+int zcio__madvise(void *addr, size_t len, int advice);
+/* memfd_create() with MFD_CLOEXEC added: the fd or -errno. */
+int zcio__memfd(const char *name, unsigned int flags);
+int zcio__ftruncate(int fd, uint64_t len);
+
 #endif
