@@ -81,6 +81,7 @@ struct relay_worker {
 	struct loop_watch listen;
 	bool listen_owned;              /* this worker's own SO_REUSEPORT socket */
 	bool accepting;
+	struct loop_task accept_task;   /* accept again after a full batch */
 	int64_t accept_resume_at;       /* after EMFILE backoff; 0: none */
 	struct relay_conn *conns;
 	unsigned nconns;
@@ -413,6 +414,18 @@ static void on_listen(struct loop *l, struct loop_watch *wt, uint32_t events)
 			return;
 		}
 	}
+	/* A full batch and no EAGAIN yet: an edge-triggered listener will
+	 * not report the clients still queued until another one arrives.
+	 * Come back once the other ready work has had its turn. */
+	if (w->accepting)
+		loop_defer(l, &w->accept_task);
+}
+
+static void on_accept_task(struct loop *l, struct loop_task *t)
+{
+	struct relay_worker *w = container_of(t, struct relay_worker, accept_task);
+
+	on_listen(l, &w->listen, EPOLLIN);
 }
 
 static void on_tick(struct loop *l)
@@ -531,6 +544,7 @@ static int start_workers(void)
 		w->loop.data = w;
 		w->loop.on_tick = on_tick;
 		w->loop.on_wake = on_wake;
+		w->accept_task.run = on_accept_task;
 		/* TCP: one SO_REUSEPORT socket per worker, the kernel spreads
 		 * connections evenly.  Unix sockets cannot share a path that
 		 * way: one socket, watched by every worker (EPOLLEXCLUSIVE). */
