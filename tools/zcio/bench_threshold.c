@@ -407,17 +407,18 @@ out:
 	return bench_stop ? -EINTR : ret;
 }
 
-/* The largest crossover: above it zero-copy wins on every route. */
+/*
+ * The largest crossover among the routes where zero-copy wins at all: from
+ * there up, zero-copy is no slower on any of them.  Routes where copying won
+ * even at 1 MiB are left out (and named in the summary); 0 when none wins.
+ */
 static uint32_t suggested(void)
 {
 	uint32_t best = 0;
 
-	for (int r = 0; r < THR_ROUTES; r++) {
-		if (!crossover[r])
-			return 0;
+	for (int r = 0; r < THR_ROUTES; r++)
 		if (crossover[r] > best)
 			best = crossover[r];
-	}
 	return best;
 }
 
@@ -462,10 +463,21 @@ void bench_threshold_summary(FILE *f, bool table)
 		else
 			fprintf(f, "none: copying won at 1 MiB\n");
 	}
-	if (suggested())
-		fprintf(f, "  threshold suggested by this run: %s (ZCIO_DEFAULT_THRESHOLD is %s)\n",
+	if (suggested()) {
+		char def[32];
+		bool left_out = false;
+
+		fprintf(f, "  threshold suggested by this run: %s (ZCIO_DEFAULT_THRESHOLD is %s)",
 			cli_format_size(suggested(), sz, sizeof(sz)),
-			cli_format_size(ZCIO_DEFAULT_THRESHOLD, sz + 16, sizeof(sz) - 16));
+			cli_format_size(ZCIO_DEFAULT_THRESHOLD, def, sizeof(def)));
+		for (int r = 0; r < THR_ROUTES; r++) {
+			if (crossover[r])
+				continue;
+			fprintf(f, "%s%s", left_out ? ", " : "; leaving out ", route_name[r]);
+			left_out = true;
+		}
+		fputc('\n', f);
+	}
 	if (thr_error[0])
 		fprintf(f, "  threshold error: %s\n", thr_error);
 }
