@@ -562,12 +562,361 @@ int zcio_fanout_dest(const struct zcio_fanout *fanout, int id, struct zcio_fanou
  * added now. */
 uint64_t zcio_fanout_position(const struct zcio_fanout *fanout);
 
+/* True once the source has ended (or failed), whether or not every
+ * destination has all its bytes yet. */
+int zcio_fanout_source_done(const struct zcio_fanout *fanout);
+
 /* Active destinations (added, not removed; DONE ones included). */
 unsigned int zcio_fanout_count(const struct zcio_fanout *fanout);
 
 /* Free the fan-out and its pipes; held bytes are discarded.  The fds stay
  * open.  NULL ok. */
 void zcio_fanout_free(struct zcio_fanout *fanout);
+
+/* ---- calibrated thresholds ---------------------------------------------- */
+
+/*
+ * Sizes from which a zero-copy mechanism beats copying, per route.  `zcio
+ * calibrate` measures them on this machine and writes them to a file the
+ * library reads once, on first use (thread-safe):
+ *
+ *   $ZCIO_THRESHOLDS when set (set but empty: no file at all),
+ *   else $HOME/.config/zcio/thresholds.
+ *
+ * The file is text, one "key value" pair per line; '#' starts a comment,
+ * blank lines and unknown keys are ignored (a newer file works with an
+ * older library).  A value is a byte count, optionally with a suffix k, M
+ * or G (powers of 1024), or "never" (copying won at every size).  Keys are
+ * the names zcio_threshold_name() gives.  A key missing from the file, or
+ * a value that does not parse, keeps its built-in value.
+ */
+enum zcio_threshold_key {
+	ZCIO_THR_COPY = 0,         /* "copy": the default of
+	                              zcio_opts.copy_threshold for zcio_copy(),
+	                              zcio_send_file() (ZCIO_COPY_THRESHOLD in
+	                              the environment overrides it) */
+	ZCIO_THR_FILE_PIPE,        /* "file_pipe": splice() file -> pipe */
+	ZCIO_THR_FILE_SOCKET,      /* "file_socket": sendfile() file -> socket */
+	ZCIO_THR_SOCKET_SOCKET,    /* "socket_socket": splice() through a pipe */
+	ZCIO_THR_MEM_PIPE,         /* "memory_pipe": vmsplice() (zcio_ring) */
+	ZCIO_THR_MEM_FILE,         /* "memory_file": vmsplice() + splice() into
+	                              a file (zcio_ring) */
+	ZCIO_THR_MEM_SOCKET,       /* "memory_socket": send(MSG_ZEROCOPY)
+	                              (zcio_zcsend, zcio_ring) */
+	ZCIO_THR_MEM_SOCKET_URING, /* "memory_socket_uring": io_uring SEND_ZC */
+	ZCIO_THR_COUNT
+};
+
+/* A threshold meaning "never use zero-copy here". */
+#define ZCIO_THRESHOLD_NEVER UINT64_MAX
+
+/* The threshold in effect for key (enum zcio_threshold_key), in bytes, or
+ * ZCIO_THRESHOLD_NEVER; 0 for an unknown key.  Thread-safe. */
+uint64_t zcio_threshold(int key);
+
+/* The key's name in the thresholds file ("memory_socket"); NULL if unknown. */
+const char *zcio_threshold_name(int key);
+
+/*
+ * Where the thresholds in effect come from: writes the path of the file
+ * that was read into buf (at most len bytes with the NUL), or "" when
+ * none was (no file, unreadable, or $ZCIO_THRESHOLDS empty: built-in
+ * values).  Returns the length of the path, like snprintf, or -EINVAL.
+ */
+int zcio_threshold_source(char *buf, size_t len);
+
+/* ---- zero-copy sends: MSG_ZEROCOPY -------------------------------------- */
+
+/*
+ * A zcsend sends from the caller's memory to a TCP socket with
+ * send(MSG_ZEROCOPY): the kernel pins the pages and transmits from them
+ * instead of copying.  The bytes of a send belong to the kernel until its
+ * completion arrives on the socket's error queue, which can be long after
+ * send() returned: when the peer has acknowledged them, or when a receiver
+ * on this host has taken its copy.  zcio reads the error queue
+ * (recvmsg(MSG_ERRQUEUE), sock_extended_err ranges with origin
+ * SO_EE_ORIGIN_ZEROCOPY) and matches the ranges to the sends.
+ *
+ * The rule: every zcio_zcsend_send() that accepts bytes yields exactly one
+ * completion of its cookie, which zcio_zcsend_reap() reports in the order of
+ * the sends.  Until then the bytes that call accepted must not be written.
+ *
+ * Sends that copy (their cookie still completes, in order, at the next
+ * reap; the buffer could have been reused at once):
+ *  - below the threshold: opts->copy_threshold, else
+ *    zcio_threshold(ZCIO_THR_MEM_SOCKET);
+ *  - ZCIO_F_COPY, or a socket without MSG_ZEROCOPY (SO_ZEROCOPY refused:
+ *    unix sockets, old kernels);
+ *  - once a completion says the kernel copied anyway
+ *    (SO_EE_CODE_ZEROCOPY_COPIED: loopback, any receiver on this host,
+ *    including one behind a veth; a device without scatter-gather): the
+ *    copy was made late, after pinning, so zero-copy is turned off for this
+ *    zcsend for good;
+ *  - a send(MSG_ZEROCOPY) that failed with ENOBUFS (net.core.optmem_max or
+ *    RLIMIT_MEMLOCK used up by pages in flight) is made again at once
+ *    without MSG_ZEROCOPY.  zcio never waits for completions to free that
+ *    memory (ENOBUFS raises no POLLERR: waiting could deadlock); zero-copy
+ *    resumes after the next completion.
+ *
+ * Event loops: pending completions make the socket report POLLERR
+ * (EPOLLERR).  Here that is not a failure: call zcio_zcsend_reap().  poll()
+ * and epoll report it even when not asked for.  A real socket error comes
+ * back from the next send.  Sends never block (MSG_DONTWAIT); the socket's
+ * own flags are not changed, but SO_ZEROCOPY is set on it.  The socket
+ * must not be given MSG_ZEROCOPY sends by anyone else (the kernel numbers
+ * them per socket), nor have its error queue read by anyone else.
+ *
+ * Not thread-safe: one thread at a time per zcsend.  The socket stays the
+ * caller's; close it after zcio_zcsend_free().
+ */
+struct zcio_zcsend;
+
+/* Flags of zcio_zcsend_new(). */
+#define ZCIO_ZCSEND_ALWAYS (1u << 0)  /* MSG_ZEROCOPY for every send whatever
+                                         its size, kept after COPIED
+                                         completions (for measurements) */
+
+/*
+ * Create a zcsend on the TCP socket sock.  flags: 0 or ZCIO_ZCSEND_ALWAYS.
+ * opts (may be NULL): ZCIO_F_COPY, copy_threshold (sends shorter than this
+ * copy; 0: zcio_threshold(ZCIO_THR_MEM_SOCKET); 1: never copy for size).
+ * Returns 0 and sets *zs, or -EINVAL, -ENOMEM, -ENOTSOCK, -EBADF.  A socket
+ * that refuses SO_ZEROCOPY is not an error: its sends copy.
+ */
+int zcio_zcsend_new(int sock, uint32_t flags, const struct zcio_opts *opts,
+		    struct zcio_zcsend **zs);
+
+/*
+ * Send up to len bytes of buf under cookie (any value, for the caller).
+ * Returns the number of bytes accepted (1 .. len: send the rest with
+ * another call), -EAGAIN when the socket takes nothing now (poll it for
+ * POLLOUT; stats->wait is ZCIO_WAIT_OUT), or -errno (-EPIPE, -ECONNRESET,
+ * -ENOMEM...).  A call that returns an error accepted nothing and yields no
+ * completion.  stats (may be NULL): path_bytes[ZCIO_PATH_MSG_ZEROCOPY] or
+ * [ZCIO_PATH_COPY] count the bytes, and a fallback is recorded once per
+ * reason.
+ */
+int64_t zcio_zcsend_send(struct zcio_zcsend *zs, const void *buf, size_t len,
+			 uint64_t cookie, struct zcio_stats *stats);
+
+/*
+ * Read the completions that have arrived (never waits) and store the
+ * cookies of the oldest completed sends, in send order, into cookies[0 ..
+ * n-1].  Returns how many were stored (0: none yet), or -errno from the
+ * error queue.  cookies may be NULL with n 0: completions are read and kept
+ * for later calls.  The bytes of every reported send may be reused.
+ */
+int zcio_zcsend_reap(struct zcio_zcsend *zs, uint64_t *cookies, unsigned int n,
+		     struct zcio_stats *stats);
+
+/* Sends whose cookie has not been reported by zcio_zcsend_reap() yet. */
+uint64_t zcio_zcsend_pending(const struct zcio_zcsend *zs);
+
+/* Why new sends do not use zero-copy (zcio_zcsend_info.off). */
+enum zcio_zcsend_off {
+	ZCIO_ZCSEND_ON = 0,       /* they do, above the threshold */
+	ZCIO_ZCSEND_OFF_FORCED,   /* ZCIO_F_COPY */
+	ZCIO_ZCSEND_OFF_UNSUPPORTED, /* SO_ZEROCOPY refused (off_errno says why) */
+	ZCIO_ZCSEND_OFF_COPIED,   /* a completion said the kernel copied */
+};
+
+/* What a zcsend has done: proof of whether zero-copy really happened. */
+struct zcio_zcsend_info {
+	uint64_t zc_sends;        /* sends made with MSG_ZEROCOPY */
+	uint64_t zc_bytes;
+	uint64_t copy_sends;      /* sends made without it */
+	uint64_t copy_bytes;
+	uint64_t notifications;   /* completion messages read (one may cover
+	                             many sends) */
+	uint64_t completed;       /* MSG_ZEROCOPY sends completed */
+	uint64_t completed_copied; /* of those, marked "copied" by the kernel */
+	uint64_t enobufs;         /* ENOBUFS answered with a plain send */
+	uint64_t in_flight;       /* MSG_ZEROCOPY sends not completed yet */
+	int32_t off;              /* enum zcio_zcsend_off */
+	int32_t off_errno;        /* with ZCIO_ZCSEND_OFF_UNSUPPORTED */
+	uint64_t reserved[6];
+};
+
+/* Fill *info.  Returns 0 or -EINVAL. */
+int zcio_zcsend_info(const struct zcio_zcsend *zs, struct zcio_zcsend_info *info);
+
+/* Free the zcsend.  Sends still in flight stay safe for the kernel (it
+ * holds the pages), but their buffers must stay untouched until the socket
+ * is closed and the peer has the data.  The socket is not closed.  NULL ok. */
+void zcio_zcsend_free(struct zcio_zcsend *zs);
+
+/* ---- the vmsplice ring: zero-copy from user memory ---------------------- */
+
+/*
+ * A ring is memory the caller writes into and zcio moves to one
+ * destination, without copying where that is safe.  The writer asks for a
+ * span (zcio_ring_reserve), fills it, commits what it wrote
+ * (zcio_ring_commit); a pump (zcio_ring_pump) hands committed bytes to the
+ * destination, nonblocking, and says which fd to wait for, like a link.
+ * The writer never asks the kernel whether space is free again: the ring
+ * knows, from the rules below.
+ *
+ *  - Pipe destination: committed bytes are vmsplice()d into the pipe: the
+ *    pipe holds references to the ring's pages, and its reader copies out
+ *    of them.  A pipe holds at most its capacity C in bytes, so once the
+ *    ring has handed over position P, every byte before P - C has been
+ *    consumed.  The ring is at least 2 x C and the writer gets only space
+ *    outside [P - C, P): it can fill one half while the pipe holds the
+ *    other, and never asks.  The ring reads C once: do not grow that pipe
+ *    while the ring writes into it.  The pipe's reader must read() (or
+ *    splice() to a file): a reader that splices or tee()s the pages on to
+ *    a socket or another pipe takes references the ring cannot see; give
+ *    such pipes ZCIO_F_STABLE (the ring then write()s copies).
+ *  - File (regular file, block or character device): bytes are
+ *    vmsplice()d into a pool pipe and spliced into the file, which copies
+ *    them into the page cache during the call; space is free once that
+ *    call returns.  O_APPEND files and terminals get write().
+ *  - Stream socket: NOT by vmsplice + splice.  splice() into a socket puts
+ *    page references into the socket's buffers, held until the peer
+ *    acknowledges the data, by retransmit copies in the device queues,
+ *    and, for a receiver on this host (loopback, veth), in the receiver's
+ *    socket until it reads, long after the ACK.  Neither the pipe's
+ *    capacity nor the unacknowledged byte count (SIOCOUTQ) says when the
+ *    pages are free.  So the ring sends from its memory with
+ *    send(MSG_ZEROCOPY) (see zcio_zcsend), and space becomes free only when
+ *    the kernel's completion for it arrives; or, below the threshold, when
+ *    zero-copy is off, or after COPIED completions, with a plain send(),
+ *    which frees the space at once.
+ *
+ * Below the threshold (opts->copy_threshold, else zcio_threshold() for
+ * memory_pipe, memory_file or memory_socket), a pump step that finds fewer
+ * committed bytes than that copies them (write()/send()).  copy_threshold
+ * 1 means zero-copy always, and for a socket also after COPIED completions
+ * (for tests and measurements).
+ *
+ * The ring's memory is mapped twice back to back, so every span is
+ * contiguous, also across the wrap.  Not thread-safe: one thread at a time
+ * per ring.  The destination fd stays the caller's and keeps its flags
+ * (for a socket, SO_ZEROCOPY is set); give it a nonblocking fd, or pumps
+ * may block on it (sockets never block: MSG_DONTWAIT).
+ */
+struct zcio_ring;
+
+/* The wait of zcio_stats.wait meaning: poll the destination with events 0
+ * (POLLERR is always reported): zero-copy completions are what is missing. */
+#define ZCIO_WAIT_COMPLETION 3
+
+/*
+ * Create a ring writing to out: a pipe or FIFO, a regular file, a block or
+ * character device, or a stream socket.  size: the ring's bytes (0: twice
+ * the pipe capacity, 2 MiB by default), rounded up to a page, and raised to
+ * twice the capacity of a destination pipe.  opts (may be NULL):
+ * ZCIO_F_COPY (always write()/send()), ZCIO_F_STABLE (a pipe destination
+ * gets copies), copy_threshold, pipe_size (the pool pipe of a file
+ * destination; with ZCIO_F_GROW_PIPE, grow a destination pipe to it first).
+ * Returns 0 and sets *ring, or -EINVAL (datagram socket, NULL ring),
+ * -EISDIR, -ENOMEM, -EBADF, -EMFILE.
+ */
+int zcio_ring_new(int out, size_t size, const struct zcio_opts *opts,
+		  struct zcio_ring **ring);
+
+/* The ring's size in bytes: spans of up to half of it can be reserved. */
+size_t zcio_ring_size(const struct zcio_ring *ring);
+
+/*
+ * Get a span of at least min bytes (1 .. zcio_ring_size() / 2) to write:
+ * sets *span and returns its length (>= min; all the free space, which may
+ * be more).  The span stays valid, and the writer may write into it, until
+ * it commits.  Returns -EAGAIN when less than min bytes are free: pump (a
+ * pump that returns 0 leaves half the ring free); -EINVAL for a bad min.
+ * Never calls the kernel.
+ */
+int64_t zcio_ring_reserve(struct zcio_ring *ring, size_t min, void **span);
+
+/*
+ * Commit the first n bytes of the span (n <= what reserve returned): they
+ * will be delivered after everything committed before.  The span is gone:
+ * reserve again to write more.  Returns 0 or -EINVAL.  Never calls the
+ * kernel.
+ */
+int zcio_ring_commit(struct zcio_ring *ring, size_t n);
+
+/* Copy len bytes in (reserve, memcpy, commit).  Returns len, -EAGAIN
+ * (less than len free: pump), or -EINVAL (len above half the ring). */
+int64_t zcio_ring_write(struct zcio_ring *ring, const void *buf, size_t len);
+
+/*
+ * Hand committed bytes to the destination until it would block, or max
+ * bytes (0: no limit) went in this call.  Returns:
+ *
+ *   0        every committed byte was handed over, and at least half the
+ *            ring is free for the writer.
+ *   > 0      max bytes were handed over: call again.
+ *   -EAGAIN  poll stats->wait's way: ZCIO_WAIT_OUT (the destination is
+ *            full: POLLOUT), ZCIO_WAIT_COMPLETION (only zero-copy
+ *            completions can free space: poll the socket, events 0).
+ *   -errno   from the destination (-EPIPE, -ENOSPC, -ECONNRESET...);
+ *            committed bytes not handed over stay in the ring.
+ *
+ * "Handed over" means: in the pipe, written to the file, accepted by the
+ * socket.  stats (may be NULL): which path moved the bytes (vmsplice,
+ * also for file destinations, msg-zerocopy, copy); pending is
+ * zcio_ring_pending().
+ */
+int64_t zcio_ring_pump(struct zcio_ring *ring, uint64_t max, struct zcio_stats *stats);
+
+/*
+ * Pump until every committed byte is handed over, waiting with poll() for
+ * the destination (timeout_ms > 0 bounds each wait: -ETIMEDOUT).  Returns 0
+ * or the pump's -errno.
+ */
+int zcio_ring_flush(struct zcio_ring *ring, int timeout_ms, struct zcio_stats *stats);
+
+/* Bytes committed and not yet handed to the destination. */
+uint64_t zcio_ring_pending(const struct zcio_ring *ring);
+
+/*
+ * Free the ring.  Bytes not handed over are discarded (flush first).  The
+ * pages the destination still references stay alive in the kernel until it
+ * lets go, so this is safe at any time.  The fd is not closed.  NULL ok.
+ */
+void zcio_ring_free(struct zcio_ring *ring);
+
+/* ---- zero-copy receive: TCP_ZEROCOPY_RECEIVE ----------------------------- */
+
+/*
+ * A zcrecv receives from a TCP socket by mapping the received pages into
+ * the process (getsockopt(TCP_ZEROCOPY_RECEIVE) on a window mmap()ed from
+ * the socket) instead of copying them, and receives with recv() what
+ * cannot be mapped: bytes that do not fill whole, page-aligned pages in the
+ * kernel's buffers (small segments, an MSS that is not a multiple of the
+ * page size, pages shared with a sender on this host), and everything when
+ * the kernel or the socket has no zero-copy receive (unix sockets, old
+ * kernels, ZCIO_F_COPY).  The caller sees only views of the stream, in
+ * order, and stats say which way the bytes came:
+ * path_bytes[ZCIO_PATH_ZEROCOPY_RECV] (mapped) and [ZCIO_PATH_COPY].
+ *
+ * When nothing can be mapped for a while (16 calls in a row), the zcrecv
+ * stops trying and only copies.  Not thread-safe: one thread at a time per
+ * zcrecv.  The socket stays the caller's, and its flags are not changed:
+ * on a blocking socket next() waits for data.
+ */
+struct zcio_zcrecv;
+
+/*
+ * Create a zcrecv on socket sock.  opts (may be NULL): ZCIO_F_COPY (never
+ * map), chunk (bytes per mapping window and copy buffer; 0: 512 KiB;
+ * rounded to pages).  Returns 0 and sets *zr, or -EINVAL, -ENOMEM, -EBADF.
+ */
+int zcio_zcrecv_new(int sock, const struct zcio_opts *opts, struct zcio_zcrecv **zr);
+
+/*
+ * Receive: set *data to the next bytes of the stream and return how many
+ * (1 .. max; max 0 means no limit).  The view is read-only and stays valid
+ * until the next call on this zcrecv or zcio_zcrecv_free().  Returns 0 at
+ * the end of the stream, -EAGAIN (nonblocking socket with nothing to
+ * read: stats->wait is ZCIO_WAIT_IN), or -errno.
+ */
+int64_t zcio_zcrecv_next(struct zcio_zcrecv *zr, const void **data, size_t max,
+			 struct zcio_stats *stats);
+
+/* Free the zcrecv and its mapping; the socket is not closed.  NULL ok. */
+void zcio_zcrecv_free(struct zcio_zcrecv *zr);
 
 /* ---- the pipe pool ------------------------------------------------------ */
 

@@ -1292,6 +1292,11 @@ ZCIO_EXPORT uint64_t zcio_fanout_position(const struct zcio_fanout *f)
 	return f ? f->tail : 0;
 }
 
+ZCIO_EXPORT int zcio_fanout_source_done(const struct zcio_fanout *f)
+{
+	return f && f->src_done;
+}
+
 ZCIO_EXPORT unsigned int zcio_fanout_count(const struct zcio_fanout *f)
 {
 	return f ? f->ndests : 0;

@@ -1076,6 +1076,8 @@ static void test_bad_arguments(void **state)
 	assert_int_equal(zcio_fanout_pump(NULL, 0, NULL), -EINVAL);
 	assert_int_equal(zcio_fanout_position(NULL), 0);
 	assert_int_equal(zcio_fanout_count(NULL), 0);
+	assert_int_equal(zcio_fanout_source_done(NULL), 0);
+	assert_int_equal(zcio_fanout_source_done(f), 0);
 	zcio_fanout_free(NULL);
 	/* Ids are never reused. */
 	assert_int_equal(zcio_fanout_add(f, p[1], 0), 0);
@@ -1084,6 +1086,7 @@ static void test_bad_arguments(void **state)
 	/* The source ends: the destination is done, the pump says 0. */
 	close(p[1]);
 	assert_int_equal(zcio_fanout_pump(f, 0, NULL), 0);
+	assert_int_equal(zcio_fanout_source_done(f), 1);
 	assert_int_equal(zcio_fanout_dest(f, 1, &info), 0);
 	assert_int_equal(info.state, ZCIO_FANOUT_DONE);
 	zcio_fanout_free(f);
