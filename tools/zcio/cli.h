@@ -39,7 +39,8 @@ struct cli_command {
 };
 
 /* The commands, one per file (cat.c defines cli_cat, ...). */
-extern const struct cli_command cli_cat, cli_cp, cli_probe, cli_bench, cli_relay;
+extern const struct cli_command cli_cat, cli_cp, cli_probe, cli_bench, cli_relay,
+	cli_tee, cli_broadcast;
 extern const struct cli_command cli_serve;
 
 /* Every command, in the order `zcio --help` lists them; NULL-terminated.
