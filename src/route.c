@@ -27,6 +27,8 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 
+#include "thresholds.h"
+
 static int natural_route(const struct zcio__move *m, int *paths)
 {
 	enum zcio__kind in = m->in.kind, out = m->out.kind;
@@ -109,5 +111,10 @@ uint32_t zcio__threshold(uint32_t from_opts)
 	}
 	uint32_t v = atomic_load_explicit(&from_env, memory_order_relaxed);
 
-	return v != UINT32_MAX ? v : ZCIO_DEFAULT_THRESHOLD;
+	if (v != UINT32_MAX)
+		return v;
+	/* Then what `zcio calibrate` measured here, else the built-in value. */
+	uint64_t t = zcio__threshold_file(ZCIO_THR_COPY);
+
+	return t > UINT32_MAX ? UINT32_MAX : (uint32_t)t;
 }
