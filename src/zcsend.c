@@ -1,0 +1,372 @@
+/*
+ * zcsend.c - send(MSG_ZEROCOPY) with completion tracking: zcio_zcsend, and
+ * the machinery the ring uses for socket destinations.  See zcsend.h for
+ * how completions are matched to sends.
+ */
+#include "zcsend.h"
+
+#include <errno.h>
+#include <linux/errqueue.h>
+#include <netinet/in.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include "export.h"
+#include "stats.h"
+#include "sys.h"
+#include "thresholds.h"
+#include "zcio.h"
+
+/* Older C library headers may lack these; the values are the kernel ABI. */
+#ifndef SO_ZEROCOPY
+#define SO_ZEROCOPY 60
+#endif
+#ifndef MSG_ZEROCOPY
+#define MSG_ZEROCOPY 0x4000000
+#endif
+#ifndef SO_EE_ORIGIN_ZEROCOPY
+#define SO_EE_ORIGIN_ZEROCOPY 5
+#endif
+#ifndef SO_EE_CODE_ZEROCOPY_COPIED
+#define SO_EE_CODE_ZEROCOPY_COPIED 1
+#endif
+
+#define FIFO_MIN 64
+
+int zcio__zc_init(struct zcio__zc *z, int fd, uint64_t threshold, bool copy_only, bool always)
+{
+	int one = 1;
+	int r;
+
+	memset(z, 0, sizeof(*z));
+	z->fd = fd;
+	z->threshold = threshold;
+	z->always = always;
+	r = zcio__socket_type(fd);
+	if (r < 0)
+		return r; /* ENOTSOCK, EBADF */
+	if (copy_only) {
+		z->off = ZCIO_ZCSEND_OFF_FORCED;
+		return 0;
+	}
+	/* Without SO_ZEROCOPY the kernel silently ignores MSG_ZEROCOPY (old
+	 * programs may pass the bit by accident), so it must be set.  It
+	 * changes nothing for sends without the flag.  Refused with
+	 * EOPNOTSUPP by families without zero-copy (unix sockets), ENOPROTOOPT
+	 * before Linux 4.14: those sockets copy. */
+	r = zcio__setsockopt(fd, SOL_SOCKET, SO_ZEROCOPY, &one, sizeof(one));
+	if (r < 0) {
+		z->off = ZCIO_ZCSEND_OFF_UNSUPPORTED;
+		z->off_errno = -r;
+		return 0;
+	}
+	z->on = true;
+	return 0;
+}
+
+void zcio__zc_release(struct zcio__zc *z)
+{
+	free(z->q);
+	z->q = NULL;
+	z->qcap = z->qlen = z->qhead = 0;
+}
+
+static int fifo_reserve(struct zcio__zc *z)
+{
+	struct zcio__zc_rec *nq;
+	size_t ncap, i;
+
+	if (z->qlen < z->qcap)
+		return 0;
+	ncap = z->qcap ? z->qcap * 2 : FIFO_MIN;
+	nq = malloc(ncap * sizeof(*nq));
+	if (!nq)
+		return -ENOMEM;
+	for (i = 0; i < z->qlen; i++)
+		nq[i] = z->q[(z->qhead + i) % z->qcap];
+	free(z->q);
+	z->q = nq;
+	z->qcap = ncap;
+	z->qhead = 0;
+	return 0;
+}
+
+static void fifo_push(struct zcio__zc *z, struct zcio__zc_rec rec)
+{
+	z->q[(z->qhead + z->qlen) % z->qcap] = rec;
+	z->qlen++;
+}
+
+void zcio__zc_pop(struct zcio__zc *z)
+{
+	if (!z->qlen)
+		return;
+	z->qhead = (z->qhead + 1) % z->qcap;
+	z->qlen--;
+}
+
+/* Record a reason for copying once per zcsend. */
+static void note(struct zcio__zc *z, struct zcio_stats *st, int reason, int err)
+{
+	if (z->reported & (1u << reason))
+		return;
+	z->reported |= 1u << reason;
+	zcio__stats_fallback(st, ZCIO_PATH_MSG_ZEROCOPY, ZCIO_PATH_COPY, reason, err,
+			     st->last_bytes);
+}
+
+/* Why this send copies, as a zcio_reason (0: it does not). */
+static int copy_reason(struct zcio__zc *z, size_t len)
+{
+	if (!z->on) {
+		if (z->off == ZCIO_ZCSEND_OFF_FORCED)
+			return ZCIO_WHY_FORCED;
+		return ZCIO_WHY_KIND; /* unsupported, or completions said COPIED */
+	}
+	if (z->backoff) {
+		z->backoff--;
+		return ZCIO_WHY_REFUSED;
+	}
+	if (!z->always && len < z->threshold)
+		return ZCIO_WHY_SMALL;
+	return 0;
+}
+
+ssize_t zcio__zc_send(struct zcio__zc *z, const void *buf, size_t len, uint64_t a, uint64_t b,
+		      bool record_copies, struct zcio_stats *st)
+{
+	int why = copy_reason(z, len);
+	ssize_t r;
+
+	if (fifo_reserve(z) < 0)
+		return -ENOMEM;
+	if (!why) {
+		struct iovec iov = { .iov_base = (void *)buf, .iov_len = len };
+		struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1 };
+
+		r = zcio__sendmsg(z->fd, &msg, MSG_ZEROCOPY | MSG_DONTWAIT);
+		st->syscalls++;
+		if (r > 0) {
+			fifo_push(z, (struct zcio__zc_rec){ .a = a, .b = b, .id = z->next_id++,
+							    .zc = true });
+			z->backoff_next = 0;
+			z->info.zc_sends++;
+			z->info.zc_bytes += (uint64_t)r;
+			z->info.in_flight++;
+			zcio__stats_delivered(st, ZCIO_PATH_MSG_ZEROCOPY, (uint64_t)r);
+			return r;
+		}
+		if (r != -ENOBUFS) {
+			if (r == -EAGAIN)
+				st->wait = ZCIO_WAIT_OUT;
+			return r == 0 ? -EIO : r;
+		}
+		/* ENOBUFS: the kernel could not account for more pinned pages
+		 * (net.core.optmem_max per socket, or RLIMIT_MEMLOCK without
+		 * CAP_IPC_LOCK).  Completions free that memory, but ENOBUFS
+		 * raises no POLLERR, so waiting for one can deadlock: read what
+		 * has arrived and send this one by copying, now.  The failed
+		 * call took no number.  The next few sends copy too (more
+		 * each time ENOBUFS comes back, as when nothing is in flight
+		 * and the limit is simply too low), unless a completion
+		 * returns memory first. */
+		z->info.enobufs++;
+		note(z, st, ZCIO_WHY_REFUSED, ENOBUFS);
+		(void)zcio__zc_reap(z);
+		z->backoff_next = z->backoff_next ? z->backoff_next * 2 : 4;
+		if (z->backoff_next > 1024)
+			z->backoff_next = 1024;
+		z->backoff = z->backoff_next;
+	} else {
+		int err = 0;
+
+		if (why == ZCIO_WHY_KIND)
+			err = z->off_errno;
+		else if (why == ZCIO_WHY_REFUSED)
+			err = ENOBUFS;
+		note(z, st, why, err);
+	}
+	r = zcio__send(z->fd, buf, len, MSG_DONTWAIT);
+	st->syscalls++;
+	if (r > 0) {
+		if (record_copies)
+			fifo_push(z, (struct zcio__zc_rec){ .a = a, .b = b, .done = true });
+		z->info.copy_sends++;
+		z->info.copy_bytes += (uint64_t)r;
+		zcio__stats_delivered(st, ZCIO_PATH_COPY, (uint64_t)r);
+		return r;
+	}
+	if (r == -EAGAIN)
+		st->wait = ZCIO_WAIT_OUT;
+	return r == 0 ? -EIO : r;
+}
+
+/* Mark the records numbered lo .. hi (inclusive, modulo 2^32) done. */
+static int complete_range(struct zcio__zc *z, uint32_t lo, uint32_t hi, bool copied)
+{
+	uint32_t span = hi - lo;
+	int n = 0;
+	size_t i;
+
+	for (i = 0; i < z->qlen; i++) {
+		struct zcio__zc_rec *rec = &z->q[(z->qhead + i) % z->qcap];
+
+		if (!rec->zc || rec->done)
+			continue;
+		if (rec->id - lo <= span) {
+			rec->done = true;
+			n++;
+		} else if ((int32_t)(rec->id - hi) > 0) {
+			break; /* numbers grow along the FIFO: the rest are later */
+		}
+	}
+	z->info.completed += (uint64_t)n;
+	if (copied)
+		z->info.completed_copied += (uint64_t)n;
+	z->info.in_flight -= (uint64_t)n <= z->info.in_flight ? (uint64_t)n : z->info.in_flight;
+	return n;
+}
+
+int zcio__zc_reap(struct zcio__zc *z)
+{
+	int total = 0;
+
+	/* Drain the queue even when nothing of ours is in flight: anything on
+	 * it keeps POLLERR up, and a level-triggered loop would spin. */
+	for (;;) {
+		union {
+			char buf[CMSG_SPACE(sizeof(struct sock_extended_err) +
+					    sizeof(struct sockaddr_in6))];
+			struct cmsghdr align;
+		} ctl;
+		struct msghdr msg = { .msg_control = ctl.buf, .msg_controllen = sizeof(ctl.buf) };
+		struct cmsghdr *cm;
+		ssize_t r = zcio__recvmsg(z->fd, &msg, MSG_ERRQUEUE | MSG_DONTWAIT);
+
+		if (r == -EAGAIN)
+			break;
+		if (r < 0)
+			return total ? total : (int)r;
+		for (cm = CMSG_FIRSTHDR(&msg); cm; cm = CMSG_NXTHDR(&msg, cm)) {
+			struct sock_extended_err serr;
+			bool copied;
+
+			/* IPv4 sockets report on SOL_IP, IPv6 ones (also for
+			 * v4-mapped peers) on SOL_IPV6. */
+			if (!((cm->cmsg_level == SOL_IP && cm->cmsg_type == IP_RECVERR) ||
+			      (cm->cmsg_level == SOL_IPV6 && cm->cmsg_type == IPV6_RECVERR)))
+				continue;
+			memcpy(&serr, CMSG_DATA(cm), sizeof(serr));
+			/* Other origins (ICMP errors with IP_RECVERR, timestamps)
+			 * are not ours; reading them took them off the queue,
+			 * which is why the socket must not have other readers. */
+			if (serr.ee_origin != SO_EE_ORIGIN_ZEROCOPY || serr.ee_errno != 0)
+				continue;
+			z->info.notifications++;
+			copied = serr.ee_code & SO_EE_CODE_ZEROCOPY_COPIED;
+			total += complete_range(z, serr.ee_info, serr.ee_data, copied);
+			/* The kernel copied after pinning (loopback, a receiver on
+			 * this host, a device without scatter-gather): zero-copy
+			 * cost more than the copy it did not save.  The kernel
+			 * documentation suggests stopping; zcio does, for good. */
+			if (copied && z->on && !z->always) {
+				z->on = false;
+				z->off = ZCIO_ZCSEND_OFF_COPIED;
+			}
+		}
+	}
+	if (total)
+		z->backoff = 0; /* memory came back: try zero-copy again */
+	return total;
+}
+
+/* ---- the public zcsend ------------------------------------------------ */
+
+struct zcio_zcsend {
+	struct zcio__zc z;
+};
+
+ZCIO_EXPORT int zcio_zcsend_new(int sock, uint32_t flags, const struct zcio_opts *opts,
+				struct zcio_zcsend **zsp)
+{
+	static const struct zcio_opts defaults;
+	const struct zcio_opts *o = opts ? opts : &defaults;
+	struct zcio_zcsend *zs;
+	bool always = flags & ZCIO_ZCSEND_ALWAYS;
+	int r;
+
+	if (!zsp || (flags & ~ZCIO_ZCSEND_ALWAYS))
+		return -EINVAL;
+	*zsp = NULL;
+	zs = calloc(1, sizeof(*zs));
+	if (!zs)
+		return -ENOMEM;
+	r = zcio__zc_init(&zs->z, sock,
+			  always ? 0 : zcio__threshold_for(ZCIO_THR_MEM_SOCKET, o->copy_threshold),
+			  o->flags & ZCIO_F_COPY, always);
+	if (r < 0) {
+		free(zs);
+		return r;
+	}
+	*zsp = zs;
+	return 0;
+}
+
+ZCIO_EXPORT int64_t zcio_zcsend_send(struct zcio_zcsend *zs, const void *buf, size_t len,
+				     uint64_t cookie, struct zcio_stats *stats)
+{
+	struct zcio_stats local = { 0 };
+	struct zcio_stats *st = stats ? stats : &local;
+
+	if (!zs || (!buf && len))
+		return -EINVAL;
+	zcio__stats_begin(st);
+	if (!len)
+		return -EINVAL; /* a zero-byte send would yield no completion */
+	return zcio__zc_send(&zs->z, buf, len, cookie, 0, true, st);
+}
+
+ZCIO_EXPORT int zcio_zcsend_reap(struct zcio_zcsend *zs, uint64_t *cookies, unsigned int n,
+				 struct zcio_stats *stats)
+{
+	struct zcio__zc_rec *rec;
+	unsigned int got = 0;
+	int r;
+
+	if (!zs || (!cookies && n))
+		return -EINVAL;
+	r = zcio__zc_reap(&zs->z);
+	if (stats)
+		stats->syscalls++;
+	if (r < 0)
+		return r;
+	while (got < n && (rec = zcio__zc_head(&zs->z)) && rec->done) {
+		cookies[got++] = rec->a;
+		zcio__zc_pop(&zs->z);
+	}
+	return (int)got;
+}
+
+ZCIO_EXPORT uint64_t zcio_zcsend_pending(const struct zcio_zcsend *zs)
+{
+	return zs ? zs->z.qlen : 0;
+}
+
+ZCIO_EXPORT int zcio_zcsend_info(const struct zcio_zcsend *zs, struct zcio_zcsend_info *info)
+{
+	if (!zs || !info)
+		return -EINVAL;
+	*info = zs->z.info;
+	info->off = zs->z.on ? ZCIO_ZCSEND_ON : zs->z.off;
+	info->off_errno = zs->z.off_errno;
+	return 0;
+}
+
+ZCIO_EXPORT void zcio_zcsend_free(struct zcio_zcsend *zs)
+{
+	if (!zs)
+		return;
+	zcio__zc_release(&zs->z);
+	free(zs);
+}
