@@ -465,6 +465,14 @@ static void on_wake(struct loop *l)
 		if (w->listen_owned && w->listen.fd >= 0) {
 			close(w->listen.fd);
 			w->listen.fd = -1;
+		} else if (w->listen.fd >= 0) {
+			/* A listener shared by the workers (unix, or a single
+			 * worker) stays open until they are all done, and
+			 * the kernel would go on queueing clients nobody
+			 * serves.  shutdown() makes it refuse them now (TCP
+			 * leaves LISTEN; unix connect() gets ECONNREFUSED);
+			 * any worker may call it, and again. */
+			shutdown(w->listen.fd, SHUT_RD);
 		}
 	}
 	if (atomic_load(&forcing)) {
