@@ -247,7 +247,8 @@ int zcio_probe(struct zcio_features *out);
  *
  *   file -> file         copy_file_range, then sendfile, then read/write
  *   file -> pipe         splice
- *   file -> socket, dev  sendfile
+ *   file -> socket       splice through a pooled pipe, then sendfile
+ *   file -> char device  sendfile
  *   pipe -> anything     splice
  *   socket -> pipe       splice
  *   socket -> file/socket  splice through a pooled pipe

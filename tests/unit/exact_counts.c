@@ -121,7 +121,7 @@ static const struct len_case len_cases[] = {
 	{ SK_FILE, DK_FILE, 12345, 0, ZCIO_PATH_COPY_FILE_RANGE },
 	/* Forced zero-copy: each path stops at exactly len. */
 	{ SK_FILE, DK_PIPE, 12345, 1, ZCIO_PATH_SPLICE },
-	{ SK_FILE, DK_TCP, 12345, 1, ZCIO_PATH_SENDFILE },
+	{ SK_FILE, DK_TCP, 12345, 1, ZCIO_PATH_SPLICE_PIPE },
 	{ SK_FILE, DK_FILE, 12345, 1, ZCIO_PATH_COPY_FILE_RANGE },
 	{ SK_FILE, DK_NULL, 12345, 1, ZCIO_PATH_SENDFILE },
 	{ SK_PIPE, DK_FILE, 12345, 1, ZCIO_PATH_SPLICE },
@@ -133,7 +133,7 @@ static const struct len_case len_cases[] = {
 	{ SK_UNIX, DK_NULL, 12345, 1, ZCIO_PATH_SPLICE_PIPE },
 	/* Longer than any pipe: many rounds, still exact (default options). */
 	{ SK_FILE, DK_PIPE, 700001, 0, ZCIO_PATH_SPLICE },
-	{ SK_FILE, DK_TCP, 700001, 0, ZCIO_PATH_SENDFILE },
+	{ SK_FILE, DK_TCP, 700001, 0, ZCIO_PATH_SPLICE_PIPE },
 	{ SK_FILE, DK_FILE, 700001, 0, ZCIO_PATH_COPY_FILE_RANGE },
 	{ SK_PIPE, DK_TCP, 700001, 0, ZCIO_PATH_SPLICE },
 	{ SK_TCP, DK_FILE, 700001, 0, ZCIO_PATH_SPLICE_PIPE },

@@ -99,7 +99,9 @@ static int natural_path(enum src s, enum dst d)
 			return ZCIO_PATH_COPY_FILE_RANGE;
 		if (d == D_PIPE || d == D_FIFO)
 			return ZCIO_PATH_SPLICE;
-		return ZCIO_PATH_SENDFILE; /* stream sockets, /dev/null */
+		if (d == D_TCP || d == D_UNIX)
+			return ZCIO_PATH_SPLICE_PIPE; /* then sendfile */
+		return ZCIO_PATH_SENDFILE; /* /dev/null */
 	case S_PIPE:
 	case S_FIFO:
 		return ZCIO_PATH_SPLICE;
