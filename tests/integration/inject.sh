@@ -28,6 +28,18 @@ fault() {
 	echo "strace -f -qq -o /dev/null -e trace=$1 -e inject=$1:error=$2${3:+:when=$3}"
 }
 
+# faults "SYSCALL ERRNO [WHEN]"...: one strace injecting into several
+# syscalls (to reach a path that is only tried after another failed).
+faults() {
+	local spec sc err when trace="" inj=""
+	for spec in "$@"; do
+		read -r sc err when <<<"$spec"
+		trace=${trace:+$trace,}$sc
+		inj="$inj -e inject=$sc:error=$err${when:+:when=$when}"
+	done
+	echo "strace -f -qq -o /dev/null -e trace=$trace$inj"
+}
+
 # run NAME CMD: run the shell command CMD (stderr to $ERR, its output to
 # $OUT by its own redirections) with a time limit; fail NAME and return 1
 # unless it exits 0.
@@ -176,19 +188,27 @@ if need_cli; then
 		expect_fallback "$n: reason" "$ERR" "^copy_file_range -> sendfile: $NOSYS"
 	fi
 
-	# ---- sendfile (file -> socket) -------------------------------------
-	n="cat file->unix socket, sendfile EINVAL"
-	if run "$n" "$ZSOCK out unix -- $(fault sendfile EINVAL) $ZCIO cat --stats $SRC > $OUT"; then
+	# ---- file -> socket: the pooled pipe, then sendfile, then copy -----
+	n="cat file->unix socket, splice EINVAL"
+	if run "$n" "$ZSOCK out unix -- $(fault splice EINVAL) $ZCIO cat --stats $SRC > $OUT"; then
+		exact "$n"
+		expect_bytes "$n: by sendfile" "$ERR" sendfile "$SIZE"
+		expect_fallback "$n: reason" "$ERR" "^splice-pipe -> sendfile: $EINVAL$AT0"
+	fi
+
+	n="cat file->unix socket, splice and sendfile EINVAL"
+	if run "$n" "$ZSOCK out unix -- $(faults "splice EINVAL" "sendfile EINVAL") $ZCIO cat --stats $SRC > $OUT"; then
 		exact "$n"
 		expect_bytes "$n: copied" "$ERR" copy "$SIZE"
-		expect_fallback "$n: reason" "$ERR" "^sendfile -> copy: $EINVAL$AT0"
+		expect_fallback "$n: first" "$ERR" "^splice-pipe -> sendfile: $EINVAL$AT0"
+		expect_fallback "$n: second" "$ERR" "^sendfile -> copy: $EINVAL$AT0"
 	fi
 
 	# sendfile moves up to 4 MiB per call to a blocking socket: 9 MiB
 	# takes three calls, and the second fails.
-	n="cat file->tcp socket, sendfile EINVAL at the 2nd call"
+	n="cat file->tcp socket, splice EINVAL, sendfile EINVAL at the 2nd call"
 	"$ZGEN" 9M 3 > "$T_TMP/big"
-	if run "$n" "$ZSOCK out tcp -- $(fault sendfile EINVAL 2) $ZCIO cat --stats $T_TMP/big > $OUT"; then
+	if run "$n" "$ZSOCK out tcp -- $(faults "splice EINVAL" "sendfile EINVAL 2") $ZCIO cat --stats $T_TMP/big > $OUT"; then
 		exact "$n" "$(csum "$T_TMP/big")" $((9 << 20))
 		split "$n" sendfile copy $((9 << 20))
 		expect_fallback "$n: reason" "$ERR" "^sendfile -> copy: $EINVAL$ATN"
@@ -262,9 +282,12 @@ if [ -x "$ZCIO" ]; then
 		"$(fault read EIO 6) $ZCIO cat --stats --copy $SRC | cat > $OUT"
 	fails "cat file->pipe, splice EIO at the 3rd call" "^zcio: cat: .*: Input/output error$" \
 		"$(fault splice EIO 3) $ZCIO cat --stats $SRC | cat > $OUT"
-	SOURCE=$T_TMP/big fails "cat file->tcp, sendfile EIO at the 2nd call" \
+	SOURCE=$T_TMP/big fails "cat file->tcp, splice EINVAL, sendfile EIO at the 2nd call" \
 		"^zcio: cat: .*: Input/output error$" \
-		"$ZSOCK out tcp -- $(fault sendfile EIO 2) $ZCIO cat --stats $T_TMP/big > $OUT"
+		"$ZSOCK out tcp -- $(faults "splice EINVAL" "sendfile EIO 2") $ZCIO cat --stats $T_TMP/big > $OUT"
+	SOURCE=$T_TMP/big fails "cat file->tcp, splice EIO at the 3rd call" \
+		"^zcio: cat: .*: Input/output error$" \
+		"$ZSOCK out tcp -- $(fault splice EIO 3) $ZCIO cat --stats $T_TMP/big > $OUT"
 	fails "cat --copy file->file, write ENOSPC at the 3rd call" \
 		"^zcio: cat: write error: No space left on device$" \
 		"$(fault write ENOSPC 3) $ZCIO cat --stats --copy $SRC > $OUT"
@@ -342,7 +365,13 @@ for when in 1 2 3; do
 	n="zcopy send_file header+file->tcp, splice EINVAL at call $when"
 	if run "$n" "$ZSOCK out tcp -- $(fault splice EINVAL $when) $ZCOPY --header '$HDR' $SRC - > $OUT"; then
 		exact "$n" "$HSUM" "$HSIZE"
-		expect_fallback "$n: reason" "$ERR" "^splice-pipe -> copy: $EINVAL"
+		expect_fallback "$n: reason" "$ERR" "^splice-pipe -> sendfile: $EINVAL"
+	fi
+	# With sendfile refused as well, the rest is copied.
+	n="zcopy send_file header+file->tcp, splice EINVAL at call $when, sendfile EINVAL"
+	if run "$n" "$ZSOCK out tcp -- $(faults "splice EINVAL $when" "sendfile EINVAL") $ZCOPY --header '$HDR' $SRC - > $OUT"; then
+		exact "$n" "$HSUM" "$HSIZE"
+		expect_fallback "$n: reason" "$ERR" "^sendfile -> copy: $EINVAL"
 	fi
 done
 

@@ -74,7 +74,8 @@ expected_path() {
 	case $s:$d in
 	file:file | stdin:file | sparse:file) path=copy_file_range ;;
 	file:pipe | stdin:pipe | sparse:pipe | file:fifo | stdin:fifo | sparse:fifo) path=splice ;;
-	file:* | stdin:* | sparse:*) path=sendfile ;; # sockets and /dev/null
+	file:tcp | stdin:tcp | sparse:tcp | file:unix | stdin:unix | sparse:unix) path=splice-pipe ;;
+	file:* | stdin:* | sparse:*) path=sendfile ;; # /dev/null
 	pipe:* | fifo:*) path=splice ;;
 	tcp:pipe | tcp:fifo | unix:pipe | unix:fifo) path=splice ;;
 	tcp:* | unix:*) path=splice-pipe ;;
