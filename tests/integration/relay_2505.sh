@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# relay_2505.sh - a server that writes N bytes and closes at once: the
+# client must get exactly those N bytes through zcio relay, every time.
+# HAProxy lost the tail of about 1 in 50,000 such responses by passing the
+# close on while bytes still sat in its pipe (issue #2505), so this runs
+# 10,000 connections, 16 at a time, of sizes drawn log-uniformly from
+# 1 byte to 8 MiB (the first two exactly 1 and 8 MiB), spliced and again
+# with --copy.  The client keeps its own sending half open: the relay must
+# pass the server's close on regardless.
+. "$(dirname "$0")/../lib.sh"
+. "$ROOT/tests/helpers/lib-extra.sh"
+. "$ROOT/tests/helpers/rl_lib.sh"
+
+need_rl || done_testing
+
+N=${RELAY_2505_COUNT:-10000}
+
+# run NAME LISTEN TARGET SEED [relay options]
+run() {
+	local n=$1 l=$2 t=$3 seed=$4 start
+	shift 4
+	case $t in
+	tcp4) peer_start 127.0.0.1:0 ;;
+	unix) rl_dir; peer_start "unix:$RL_DIR/peer.sock" ;;
+	esac || return
+	relay_start "$l" "$PEER_ADDR" --stats "$@" || { peer_stop; return; }
+	start=$(now_ms)
+	if rl_client "$n: $N servers closing right after N bytes, each got exactly N" \
+		--op source --sizes 1:8M --count "$N" --conns 16 --seed "$seed" --timeout 150; then
+		echo "# $n: $(client_field "$RL_OUT" down) bytes in $(($(now_ms) - start)) ms"
+	fi
+	if [ "$(client_field "$RL_OUT" ok)" = "$N" ]; then
+		pass "$n: $N connections counted"
+	else
+		fail "$n: $N connections counted" "$(head -n 1 "$RL_OUT")"
+	fi
+	peer_all_ok "$n: the server wrote and closed $N times" "$N"
+	relay_settled "$n"
+	relay_stop "$n"
+	# Every byte the server wrote went through the relay, and not one more.
+	load_stats "$RELAY_ERR"
+	if grep -q "down [^(]*($(client_field "$RL_OUT" down) bytes)" "$RELAY_ERR"; then
+		pass "$n: the relay counted the same bytes"
+	else
+		fail "$n: the relay counted the same bytes" "$(grep 'stats:' "$RELAY_ERR" | tail -n 1)"
+	fi
+	peer_stop
+}
+
+run "relay tcp4 -> tcp4" tcp4 tcp4 2505
+run "relay tcp4 -> tcp4 --copy" tcp4 tcp4 2506 --copy
+
+done_testing

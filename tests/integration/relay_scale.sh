@@ -1,0 +1,189 @@
+#!/usr/bin/env bash
+# relay_scale.sh - zcio relay with many connections, and its limits:
+#
+#  - 5,000 connections open at once, each with an echo exchange, all
+#    established end to end before any closes: idle, they hold no pipe; once
+#    all closed the relay is back to its starting fds;
+#  - --max-conns N: client N+1 waits in the backlog, unserved, until one
+#    of the N closes;
+#  - --idle-timeout: an idle connection is closed after that long, a busy
+#    one longer than that is not;
+#  - --connect-timeout: a target whose backlog is full (connecting never
+#    completes) gets the client closed after that long.
+. "$(dirname "$0")/../lib.sh"
+. "$ROOT/tests/helpers/lib-extra.sh"
+. "$ROOT/tests/helpers/rl_lib.sh"
+
+need_rl || done_testing
+
+# ---- 5,000 at once -------------------------------------------------------
+
+CONNS=${RELAY_SCALE_CONNS:-5000}
+# Client, server and relay (two fds a connection) in this shell's limit.
+ulimit -n $((2 * CONNS + 1000)) 2> /dev/null || ulimit -n "$(ulimit -Hn)" 2> /dev/null
+if [ "$(ulimit -n)" != unlimited ] && [ "$(ulimit -n)" -lt $((2 * CONNS + 200)) ]; then
+	skip "relay: $CONNS connections at once" "fd limit $(ulimit -n), need $((2 * CONNS + 200))"
+else
+	n="relay: $CONNS connections at once"
+	peer_start 127.0.0.1:0
+	relay_start tcp4 "$PEER_ADDR"
+	rl_dir
+	"$RL_PEER" client "$RELAY_ADDR" --op echo --up 1000 --count "$CONNS" --conns "$CONNS" \
+		--hold "$RL_DIR/held" --release "$RL_DIR/go" --timeout 90 > "$RL_DIR/out" 2>&1 &
+	cpid=$!
+	at_exit "kill -9 $cpid"
+	t0=$(now_ms)
+	if wait_for 60 test -e "$RL_DIR/held"; then
+		pass "$n: every echo back, $(client_field "$RL_DIR/out" fail) failed ($(($(now_ms) - t0)) ms)"
+		# The server's status trails by up to 50 ms.
+		wait_for 2 peer_is open "$CONNS"
+		if peer_is open "$CONNS"; then
+			pass "$n: all $CONNS open end to end at once"
+		else
+			fail "$n: all $CONNS open end to end at once" "server: $(cat "$PEER_STATUS")"
+		fi
+		relay_fds
+		if [ "$RL_FDS" -ge $((RELAY_FDS0 + 2 * CONNS)) ]; then
+			pass "$n: relay holds $RL_FDS fds (2 per connection)"
+		else
+			fail "$n: relay holds 2 fds per connection" "$RL_FDS fds, baseline $RELAY_FDS0"
+		fi
+		# A worker's pool keeps up to 8 empty pipes: 2 workers at most
+		# 32 fds.  A link that kept its pipe would show thousands.
+		if [ $((RL_PIPE_FDS - RELAY_PIPES0)) -le 32 ] && [ "$RL_HELD" = 0 ]; then
+			pass "$n: idle links hold no pipe ($((RL_PIPE_FDS - RELAY_PIPES0)) pooled pipe fds)"
+		else
+			fail "$n: idle links hold no pipe" "$RL_PIPE_FDS pipe fds (baseline $RELAY_PIPES0), $RL_HELD bytes held"
+		fi
+	else
+		fail "$n: every echo back" "$(tail -n 5 "$RL_DIR/out")"
+	fi
+	touch "$RL_DIR/go"
+	if wait "$cpid"; then
+		pass "$n: all closed, every byte right ($(($(now_ms) - t0)) ms in all)"
+	else
+		fail "$n: all closed, every byte right" "$(tail -n 5 "$RL_DIR/out")"
+	fi
+	peer_all_ok "$n: the server echoed $CONNS" "$CONNS"
+	relay_settled "$n" 10
+	relay_stop "$n"
+	peer_stop
+fi
+
+# ---- --max-conns ---------------------------------------------------------
+
+# held_client NAME: an echo client that holds its connection open until
+# $RL_DIR/NAME.go exists; it creates $RL_DIR/NAME.held when served.
+held_client() {
+	"$RL_PEER" client "$RELAY_ADDR" --op echo --up 100 --hold "$RL_DIR/$1.held" \
+		--release "$RL_DIR/$1.go" --timeout 30 > "$RL_DIR/$1.out" 2>&1 &
+	eval "pid_$1=$!"
+	at_exit "kill -9 $!"
+}
+
+n="relay --max-conns 2"
+peer_start 127.0.0.1:0
+relay_start tcp4 "$PEER_ADDR" --max-conns 2
+rl_dir
+held_client a
+held_client b
+if wait_for 5 test -e "$RL_DIR/a.held" && wait_for 5 test -e "$RL_DIR/b.held"; then
+	pass "$n: two clients served"
+else
+	fail "$n: two clients served" "$(cat "$RL_DIR/a.out" "$RL_DIR/b.out")"
+fi
+held_client c
+sleep 1.5
+if [ ! -e "$RL_DIR/c.held" ] && peer_is accepted 2; then
+	pass "$n: the third waits, unserved, while two are open"
+else
+	fail "$n: the third waits, unserved, while two are open" "server: $(cat "$PEER_STATUS")"
+fi
+t0=$(now_ms)
+touch "$RL_DIR/a.go"
+if wait_for 5 test -e "$RL_DIR/c.held"; then
+	pass "$n: the third is served once one closes ($(($(now_ms) - t0)) ms)"
+else
+	fail "$n: the third is served once one closes" "$(cat "$RL_DIR/c.out")"
+fi
+touch "$RL_DIR/b.go" "$RL_DIR/c.go"
+for c in a b c; do
+	eval "pid=\$pid_$c"
+	wait "$pid" || fail "$n: client $c exits 0" "$(cat "$RL_DIR/$c.out")"
+done
+peer_all_ok "$n: three exchanges whole" 3
+if peer_is peak 2; then
+	pass "$n: never more than 2 at the server"
+else
+	fail "$n: never more than 2 at the server" "$(cat "$PEER_STATUS")"
+fi
+relay_settled "$n"
+relay_stop "$n"
+peer_stop
+
+# ---- --idle-timeout ------------------------------------------------------
+
+n="relay --idle-timeout 1"
+peer_start 127.0.0.1:0
+relay_start tcp4 "$PEER_ADDR" --idle-timeout 1
+rl_dir
+held_client idle
+if wait_for 5 test -e "$RL_DIR/idle.held"; then
+	t0=$(now_ms)
+	if wait_for 5 peer_is open 0; then
+		ms=$(($(now_ms) - t0))
+		if [ "$ms" -ge 700 ] && [ "$ms" -le 2500 ]; then
+			pass "$n: an idle connection is closed after about 1 s ($ms ms)"
+		else
+			fail "$n: an idle connection is closed after about 1 s" "closed after $ms ms"
+		fi
+	else
+		fail "$n: an idle connection is closed" "still open after 5 s: $(cat "$PEER_STATUS")"
+	fi
+	touch "$RL_DIR/idle.go"
+	if wait "$pid_idle"; then
+		fail "$n: the client sees its connection closed" "the exchange completed"
+	elif grep -q 'closed before the client' "$RL_DIR/idle.out"; then
+		pass "$n: the client sees its connection closed"
+	else
+		fail "$n: the client sees its connection closed" "$(cat "$RL_DIR/idle.out")"
+	fi
+else
+	fail "$n: client served" "$(cat "$RL_DIR/idle.out")"
+fi
+# Bytes flowing all along, for three times the timeout.
+rl_client "$n: a connection busy for 3 s is left alone" --op source --down 3M --read-rate 1M \
+	--timeout 20
+relay_settled "$n"
+relay_stop "$n"
+peer_stop
+
+# ---- --connect-timeout ---------------------------------------------------
+
+n="relay --connect-timeout 1"
+rl_dir
+"$RL_PEER" stuck 127.0.0.1:0 --port-file "$RL_DIR/port" 2> "$RL_DIR/err" &
+at_exit "kill -9 $!"
+if wait_for 5 test -s "$RL_DIR/port"; then
+	relay_start tcp4 "127.0.0.1:$(cat "$RL_DIR/port")" --connect-timeout 1
+	if rl_client "$n: the client is closed" --op source --down 1M --expect close --count 3 \
+		--conns 3 --timeout 10; then
+		ms=$(client_field "$RL_OUT" last_close_ms)
+		if [ "$ms" -ge 900 ] && [ "$ms" -le 2500 ]; then
+			pass "$n: after about 1 s ($ms ms)"
+		else
+			fail "$n: after about 1 s" "$ms ms"
+		fi
+	fi
+	if grep -q 'warn: .*connect: Connection timed out' "$RELAY_ERR"; then
+		pass "$n: the relay logs a warning"
+	else
+		fail "$n: the relay logs a warning" "$(head -c 300 "$RELAY_ERR")"
+	fi
+	relay_settled "$n"
+	relay_stop "$n" 'timed out'
+else
+	fail "$n: a listener whose backlog is full" "$(cat "$RL_DIR/err")"
+fi
+
+done_testing
