@@ -411,11 +411,14 @@ void zcio_link_free(struct zcio_link *link);
  * Slow destinations, chosen per destination:
  *  - block (the default): like tee(1), everyone waits for the slowest; the
  *    fan-out then waits in poll() for that destination only, never spins.
- *  - drop (ZCIO_FANOUT_DROP): a destination that cannot take more while
- *    the intake is full of bytes it has not taken (it is the intake's
- *    capacity behind the fan-out's position, on top of what its own pipe
- *    holds) is removed and reported as ZCIO_FANOUT_DROPPED; the others
- *    never wait for it for longer than it takes to fill the intake.
+ *  - drop (ZCIO_FANOUT_DROP): a destination whose own pipe is full (its fd
+ *    takes nothing) while it holds the others back (the intake is full of
+ *    bytes it has not taken, or a destination ahead of it waits for bytes
+ *    it has not taken: tee() duplicates only from the front of the intake)
+ *    is removed and reported as ZCIO_FANOUT_DROPPED once it has done so
+ *    for opts->timeout_ms (default 100 ms).  It is then at most the
+ *    intake's capacity behind the fan-out's position, on top of what its
+ *    own pipe holds, and the others wait for it at most that long.
  * A destination whose reader goes away (-EPIPE, -ECONNRESET: no SIGPIPE
  * reaches the caller) or that fails (-EIO, -ENOSPC...) is removed and
  * reported without disturbing the others.
@@ -476,8 +479,10 @@ struct zcio_fanout_dest {
  * ZCIO_F_STABLE (copy from a regular-file source), ZCIO_F_GROW_PIPE (grow a
  * source pipe and destination pipes to pipe_size), pipe_size (capacity of
  * the intake pipe and of the destinations' pipes; 0: 1 MiB, at most
- * pipe-max-size; it also sizes the copy buffer).  Other options are not
- * used.  No pipe is taken until the first pump.  Returns 0, or -EINVAL
+ * pipe-max-size; it also sizes the copy buffer), timeout_ms (how long a
+ * ZCIO_FANOUT_DROP destination may hold the others back before it is
+ * dropped; 0: 100 ms; negative: no delay).  Other options are not used.
+ * No pipe is taken until the first pump.  Returns 0, or -EINVAL
  * (NULL fanout), -ENOMEM, -EBADF, -EISDIR.
  */
 int zcio_fanout_new(int in, const struct zcio_opts *opts, struct zcio_fanout **fanout);
@@ -546,6 +551,14 @@ int64_t zcio_fanout_pump(struct zcio_fanout *fanout, uint64_t max, struct zcio_s
  * every fd once (edge-triggered is fine) and pump on any event instead.
  */
 int zcio_fanout_pollfds(const struct zcio_fanout *fanout, struct pollfd *fds, unsigned int n);
+
+/*
+ * After a pump returned -EAGAIN: how many milliseconds the caller may wait
+ * for the fds before pumping again anyway (a drop destination's time to
+ * catch up runs out then), 0 to pump at once, or -1 when there is no such
+ * deadline.  Pass it as poll()'s or epoll_wait()'s timeout.
+ */
+int zcio_fanout_timeout(const struct zcio_fanout *fanout);
 
 /*
  * Take the next destination the fan-out removed by itself (closed, failed,

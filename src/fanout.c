@@ -50,6 +50,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 
 #include "endpoint.h"
 #include "export.h"
@@ -69,6 +70,10 @@
 #define FO_MAX_CALL 0x7ffff000u
 /* The smallest memory ring. */
 #define FO_RING_MIN (64u * 1024)
+/* How long a drop destination may hold the others back by default: long
+ * enough for a reader that is merely late after a burst (a scheduler
+ * tick or two), short enough to be a hiccup for the others. */
+#define FO_DROP_MS 100
 
 enum fo_route {
 	FO_DIRECT,  /* a pipe: tee() straight into it */
@@ -88,6 +93,8 @@ struct fo_dest {
 	uint64_t pos;               /* next stream offset it needs */
 	bool blocked;               /* its fd said EAGAIN; not seen ready since */
 	bool polled;                /* scratch for recheck_blocked() */
+	int64_t behind_since;       /* drop policy: holding others back since
+	                               (monotonic ms), 0 when not */
 	bool dead;                  /* removed; compacted away after the round */
 	bool nonblock;              /* O_NONBLOCK on its fd */
 	uint32_t reported;          /* a bit per zcio_reason recorded */
@@ -114,6 +121,10 @@ struct zcio_fanout {
 	bool saw_epipe;             /* this pump got EPIPE from a destination */
 	bool guard_sigpipe;         /* some destination can raise SIGPIPE */
 	int devnull;                /* -1 until needed; -2 if it cannot be opened */
+	int64_t drop_ms;            /* drop policy: how long a laggard may hold
+	                               the others back */
+	int64_t timeout_at;         /* pump again then (monotonic ms), 0: no need */
+	bool drop_rechecked;        /* drop_laggards() polled in this pump */
 	uint32_t reported;          /* fan-out-wide fallbacks recorded */
 
 	struct fo_dest **dests;
@@ -333,6 +344,7 @@ ZCIO_EXPORT int zcio_fanout_new(int in, const struct zcio_opts *opts, struct zci
 	}
 	f->flags = o->flags;
 	f->pipe_size = o->pipe_size;
+	f->drop_ms = o->timeout_ms > 0 ? o->timeout_ms : o->timeout_ms < 0 ? 0 : FO_DROP_MS;
 	f->in_nonblock = zcio__endpoint_nonblock(&f->in);
 	if ((f->flags & ZCIO_F_GROW_PIPE) && !(f->flags & ZCIO_F_COPY) && f->in.kind == ZCIO__PIPE)
 		grow_pipe(in, zcio__pipe_size_for(f->pipe_size));
@@ -1015,32 +1027,74 @@ static bool holds_head(const struct zcio_fanout *f, const struct fo_dest *d)
 	return (d->flags & ZCIO_FANOUT_DROP) && d->pos == f->head;
 }
 
+/* d is ahead of the intake's head and has room for bytes the intake holds:
+ * it waits for the destinations at the head. */
+static bool waits_for_head(const struct zcio_fanout *f, const struct fo_dest *d)
+{
+	if (d->dead || d->pos <= f->head || d->pos >= f->tail)
+		return false;
+	if (d->route == FO_DIRECT)
+		return !d->blocked;
+	return d->pipe.rd < 0 || d->pipe.bytes < d->pipe.cap;
+}
+
+static int64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
 /*
- * Drop policy: the intake is full and cannot be emptied because of
- * destinations at its head that take nothing more.  Those with
- * ZCIO_FANOUT_DROP go, unless their fd has become writable since it last
- * said EAGAIN (a reader that was merely late: it gets another round).
- * Returns whether anything changed.
+ * Drop policy.  A ZCIO_FANOUT_DROP destination at the intake's head whose
+ * fd is full (so its own pipe is full too) holds everyone back when the
+ * intake is full (the source waits) or when a destination ahead of it has
+ * room for bytes it cannot be given (tee() only duplicates from the head).
+ * Once it has done so at every look for drop_ms, it goes; the fan-out then
+ * holds at most the intake's capacity more than it has taken.  The delay
+ * keeps a reader that was merely late (not yet scheduled after a burst)
+ * from being dropped.  Returns whether anything changed; sets timeout_at
+ * when a destination's time is not yet up.
  */
 static bool drop_laggards(struct zcio_fanout *f)
 {
-	bool dropped = false;
+	bool held = false, dropped = false;
 	unsigned int i;
+	int64_t now;
 
-	if (f->src_done || f->tail == f->head)
-		return false;
-	if (!f->intake_full && f->tail - f->head < intake_cap(f))
-		return false;
-	if (recheck_blocked(f, holds_head))
-		return true;
+	f->timeout_at = 0;
+	if (!f->src_done && f->tail > f->head) {
+		held = f->intake_full || f->tail - f->head >= intake_cap(f);
+		for (i = 0; i < f->ndests && !held; i++)
+			held = waits_for_head(f, f->dests[i]);
+	}
+	/* Once per pump, so that an fd that polls writable but takes
+	 * nothing cannot keep the pump going round. */
+	if (held && !f->drop_rechecked) {
+		f->drop_rechecked = true;
+		if (recheck_blocked(f, holds_head))
+			return true; /* a reader caught up: go on */
+	}
+	now = held ? now_ms() : 0;
 	for (i = 0; i < f->ndests; i++) {
 		struct fo_dest *d = f->dests[i];
 
-		if (!d->dead && d->blocked && holds_head(f, d)) {
+		if (!held || d->dead || !d->blocked || !holds_head(f, d)) {
+			d->behind_since = 0;
+			continue;
+		}
+		if (!d->behind_since)
+			d->behind_since = now;
+		if (now - d->behind_since >= f->drop_ms) {
 			dest_end(f, d, ZCIO_FANOUT_DROPPED, 0);
 			dropped = true;
+		} else if (!f->timeout_at || d->behind_since + f->drop_ms < f->timeout_at) {
+			f->timeout_at = d->behind_since + f->drop_ms;
 		}
 	}
+	if (dropped)
+		f->timeout_at = 0;
 	return dropped;
 }
 
@@ -1094,6 +1148,7 @@ static int64_t pump(struct zcio_fanout *f, uint64_t max, struct zcio_stats *st)
 	int r;
 
 	recheck_blocked(f, NULL);
+	f->drop_rechecked = false;
 	f->src_wait = false;
 	f->intake_full = false;
 	for (;;) {
@@ -1228,6 +1283,16 @@ ZCIO_EXPORT int zcio_fanout_pollfds(const struct zcio_fanout *f, struct pollfd *
 		count++;
 	}
 	return (int)count;
+}
+
+ZCIO_EXPORT int zcio_fanout_timeout(const struct zcio_fanout *f)
+{
+	int64_t left;
+
+	if (!f || !f->last_eagain || !f->timeout_at)
+		return -1;
+	left = f->timeout_at - now_ms();
+	return left <= 0 ? 0 : left > INT_MAX ? INT_MAX : (int)left;
 }
 
 /* ---- bookkeeping ------------------------------------------------------------- */

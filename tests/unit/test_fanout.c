@@ -40,6 +40,14 @@ static int wait_any(struct pollfd *p, int n, int timeout_ms)
 	return r;
 }
 
+/* How long to wait after a pump: the fan-out's deadline, if it has one. */
+static int wait_ms(const struct zcio_fanout *f, int otherwise)
+{
+	int t = zcio_fanout_timeout(f);
+
+	return t >= 0 && t < otherwise ? t : otherwise;
+}
+
 /* ---- destinations of every kind ------------------------------------------ */
 
 enum dkind { D_PIPE, D_TCP, D_FILE, D_UNIX, D_FIFO, D_APPEND, D_DGRAM, D_KINDS };
@@ -169,7 +177,7 @@ static int64_t pump_until_done(struct zcio_fanout *f, struct zcio_stats *st, str
 		n = zcio_fanout_pollfds(f, p, 40);
 		/* -EAGAIN always names something to wait for. */
 		assert_true(n > 0 && n <= 40);
-		if (wait_any(p, n, WAIT_MS) == 0) {
+		if (wait_any(p, n, wait_ms(f, WAIT_MS)) == 0 && zcio_fanout_timeout(f) < 0) {
 			printf("# pump waited %d ms on %d fds without an event\n", WAIT_MS, n);
 			return -ETIMEDOUT;
 		}
@@ -426,7 +434,7 @@ static void pump_for(struct zcio_fanout *f, struct zcio_stats *st, struct remova
 		assert_int_equal(r, -EAGAIN);
 		n = zcio_fanout_pollfds(f, p, 40);
 		assert_true(n > 0);
-		wait_any(p, n, left > 0 ? left : 0);
+		wait_any(p, n, wait_ms(f, left > 0 ? left : 0));
 	}
 }
 
@@ -549,6 +557,53 @@ static void test_drop_removes_stalled_within_a_pipe(void **state)
 	run_drop(D_UNIX);
 }
 
+/* A drop destination gets opts.timeout_ms to catch up: one that pauses
+ * for less stays, one that never reads goes, not sooner. */
+static void test_drop_waits_for_the_delay(void **state)
+{
+	const size_t len = 3 * STREAM;
+	uint8_t *data = tu_data(len, 16);
+	struct zcio_opts o = { .timeout_ms = 500 };
+	struct dst late, file;
+	struct tu_channel stalled;
+	struct src s;
+	struct zcio_fanout *f;
+	struct zcio_stats st = { 0 };
+	struct removal rm = { .n = 0 };
+	int64_t t0, took;
+	int sid;
+
+	(void)state;
+	src_open(&s, S_FILE, data, len, 0, 0); /* never waits: holds back at once */
+	assert_int_equal(zcio_fanout_new(s.fd, &o, &f), 0);
+	tu_channel_open(&stalled, TU_PIPE);
+	sid = zcio_fanout_add(f, stalled.wr, ZCIO_FANOUT_DROP);
+	dst_open(&file, D_FILE, data, len);
+	file.id = zcio_fanout_add(f, file.wr, ZCIO_FANOUT_DROP);
+	dst_open(&late, D_PIPE, data, len);
+	late.c.delay_us = 150000; /* asleep for 150 ms after its first read */
+	late.c.chunk = 4096;
+	late.id = zcio_fanout_add(f, late.wr, ZCIO_FANOUT_DROP);
+	t0 = tu_now_us();
+	pump_for(f, &st, &rm, 350);
+	/* Both have held the others back for a while, neither for 500 ms. */
+	assert_int_equal(rm.n, 0);
+	__atomic_store_n(&late.c.delay_us, 0, __ATOMIC_RELAXED);
+	assert_int_equal(pump_until_done(f, &st, &rm), 0);
+	assert_int_equal(rm.n, 1);
+	assert_int_equal(rm.info[0].id, sid);
+	took = tu_now_us() - t0;
+	printf("# the stalled one went within %.2f s; the others finished\n", (double)took / 1e6);
+	assert_true(took >= 500000);
+	dst_finish(&late);
+	dst_check(&late, data, len);
+	dst_check(&file, data, len);
+	zcio_fanout_free(f);
+	tu_channel_close(&stalled);
+	src_close(&s);
+	free(data);
+}
+
 /* ---- joining and leaving while running ------------------------------------ */
 
 /* Pump until the fan-out has taken `pos` bytes. */
@@ -564,7 +619,7 @@ static void pump_to_position(struct zcio_fanout *f, struct zcio_stats *st, uint6
 		assert_int_equal(r, -EAGAIN);
 		n = zcio_fanout_pollfds(f, p, 40);
 		assert_true(n > 0);
-		assert_true(wait_any(p, n, WAIT_MS) > 0);
+		assert_true(wait_any(p, n, wait_ms(f, WAIT_MS)) > 0 || zcio_fanout_timeout(f) >= 0);
 	}
 }
 
@@ -733,9 +788,9 @@ static void test_edge_triggered_epoll_never_stalls(void **state)
 	}
 	while ((r = zcio_fanout_pump(f, 0, &st)) == -EAGAIN) {
 		struct epoll_event evs[8];
-		int n = epoll_wait(ep, evs, 8, WAIT_MS);
+		int n = epoll_wait(ep, evs, 8, wait_ms(f, WAIT_MS));
 
-		if (n == 0)
+		if (n == 0 && zcio_fanout_timeout(f) < 0)
 			fail_msg("stalled: no edge in %d ms at position %llu", WAIT_MS,
 				 (unsigned long long)zcio_fanout_position(f));
 	}
@@ -1103,6 +1158,7 @@ int main(void)
 		cmocka_unit_test(test_closing_destination_leaves_others_whole),
 		cmocka_unit_test(test_block_waits_for_stalled_without_spinning),
 		cmocka_unit_test(test_drop_removes_stalled_within_a_pipe),
+		cmocka_unit_test(test_drop_waits_for_the_delay),
 		cmocka_unit_test(test_late_joiners_get_exactly_the_rest),
 		cmocka_unit_test(test_remove_while_running),
 		cmocka_unit_test(test_no_destination_discards),

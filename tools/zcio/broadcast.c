@@ -434,8 +434,11 @@ static void on_tick(struct loop *l)
 		finish();
 		return;
 	}
+	/* A client's time to catch up (--policy drop) has run out. */
+	if (zcio_fanout_timeout(bc.fo) == 0)
+		run_pump();
 	/* Keeps the slow-client notice going while nothing else happens. */
-	if (bc.held_since)
+	if (bc.held_since && !bc.loop.stop)
 		note_slow(true);
 }
 

@@ -180,7 +180,8 @@ static int run_fanout(struct zcio_fanout *fo, struct tee_out *outs, int n,
 			r = k < 0 ? k : -EIO; /* cannot happen: n outputs, one source */
 			break;
 		}
-		while (poll(pfd, (nfds_t)k, -1) < 0 && errno == EINTR)
+		/* The timeout: a --policy drop output's time to catch up. */
+		while (poll(pfd, (nfds_t)k, zcio_fanout_timeout(fo)) < 0 && errno == EINTR)
 			;
 	}
 	free(pfd);

@@ -1,0 +1,51 @@
+# tests/helpers/fo_lib.sh - what the fan-out tests (tee_*.sh, broadcast_*.sh)
+# share, on top of tests/lib.sh and tests/helpers/lib-extra.sh.
+#
+#   fo_sink     a one-connection server saving what it receives (tcp: and
+#               unix: destinations of zcio tee)
+#   fo_clients  many clients at once, checking or discarding what they get
+
+FO_SINK=$HELPERS/fo_sink
+FO_CLIENTS=$HELPERS/fo_clients
+
+# need_fo_helpers: fail once (and return 1) when they are not built.
+need_fo_helpers() {
+	local h
+	for h in "$FO_SINK" "$FO_CLIENTS" "$ZGEN"; do
+		if [ ! -x "$h" ]; then
+			fail "helpers built" "$h missing (run make helpers)"
+			return 1
+		fi
+	done
+}
+
+# wait_for FILE [TENTHS]: wait until FILE exists (default 10 s).
+wait_for() {
+	local t=${2:-100}
+	while [ ! -e "$1" ] && [ "$t" -gt 0 ]; do
+		sleep 0.1
+		t=$((t - 1))
+	done
+	[ -e "$1" ]
+}
+
+# start_sink ADDR OUT: a fo_sink in the background, listening when this
+# returns; SINK_PID, and SINK_PORT for tcp (ADDR 127.0.0.1:0).
+start_sink() {
+	local ready
+	ready=$T_TMP/sink.ready.$RANDOM$RANDOM
+	"$FO_SINK" -p "$ready" "$1" "$2" &
+	SINK_PID=$!
+	at_exit "kill $SINK_PID"
+	wait_for "$ready" || return 1
+	SINK_PORT=$(cat "$ready")
+}
+
+# cpu_ms PID: user + system CPU time of a running process, in ms.
+cpu_ms() {
+	local f
+	read -r -a f < "/proc/$1/stat" || return 1
+	# Fields 14 and 15 (utime, stime) in clock ticks; the name in field 2
+	# has no spaces here.
+	echo $(((f[13] + f[14]) * 1000 / $(getconf CLK_TCK)))
+}
