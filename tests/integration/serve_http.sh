@@ -273,6 +273,31 @@ else
 fi
 sv_stop "--quiet"
 
+# ---- other listening addresses ---------------------------------------------------------
+SOCK=$T_TMP/serve.sock
+"$SV_BIN" serve --quiet --workers 2 --listen "unix:$SOCK" "$W" 2> "$T_TMP/unix.err" &
+upid=$!
+at_exit "kill -9 $upid"
+for t in $(seq 50); do [ -S "$SOCK" ] && break; sleep 0.05; done
+curl -s --unix-socket "$SOCK" -o "$T_TMP/got" http://localhost/m1.bin
+same_bytes "--listen unix:PATH, 2 workers on one socket" "$W/m1.bin" "$T_TMP/got"
+kill -TERM "$upid"
+wait_bg "$upid" 10
+sv_expect "--listen unix:PATH: the socket is removed at exit" "no" "$([ -e "$SOCK" ] && echo yes || echo no)"
+if ! ip -6 addr show lo 2>/dev/null | grep -q 'inet6 ::1'; then
+	skip "--listen [::1]:0" "no IPv6 loopback"
+else
+	"$SV_BIN" serve --quiet --workers 2 --listen '[::1]:0' "$W" 2> "$T_TMP/v6.err" &
+	vpid=$!
+	at_exit "kill -9 $vpid"
+	for t in $(seq 50); do grep -q 'http://\[' "$T_TMP/v6.err" && break; sleep 0.05; done
+	v6=$(sed -n 's|.* on http://\(\[::1\]:[0-9]*\)/.*|\1|p' "$T_TMP/v6.err")
+	curl -s -o "$T_TMP/got" "http://$v6/k64.bin"
+	same_bytes "--listen [::1]:0: the port is reported, bytes served over IPv6" "$W/k64.bin" "$T_TMP/got"
+	kill -TERM "$vpid"
+	wait_bg "$vpid" 10
+fi
+
 # ---- wget -r of a tree --------------------------------------------------------------------------
 if need wget "wget -r of a tree"; then
 	sv_start --workers 2 --list "$W/sub" || done_testing

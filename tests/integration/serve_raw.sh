@@ -100,6 +100,9 @@ printf 'GET example.com:80 HTTP/1.1\r\nHost: a\r\n\r\n' | raw "authority-form fo
 printf 'CONNECT example.com:443 HTTP/1.1\r\nHost: a\r\n\r\n' | raw "CONNECT" 405 open
 printf 'OPTIONS * HTTP/1.1\r\nHost: a\r\n\r\n' | raw "OPTIONS *" 405 open
 printf 'GET * HTTP/1.1\r\nHost: a\r\n\r\n' | raw "asterisk-form for GET" 400 closed
+mkdir -p "$W/dir"
+printf 'GET //dir?q HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n' | "$SV_RAW" 127.0.0.1 "$SV_PORT" > "$OUT" 2> "$ERR"
+sv_expect "//dir redirects to /dir/, never to another host" "/dir/?q" "$(sed -n 's/^Location: \(.*\)\r$/\1/p' "$OUT")"
 
 # ---- requests with bodies ------------------------------------------------------------------
 printf 'GET /a.bin HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\n\r\nhelloGET /b.bin HTTP/1.1\r\nHost: a\r\n\r\n' |
@@ -119,6 +122,8 @@ else
 	fail "POST with a 40 KB body in pieces" "$(tr '\n' ' ' < "$ERR")"
 fi
 printf 'POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 1000000\r\n\r\n' | raw "body over --max-body" 413 closed
+printf 'POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 10\r\nExpect: 100-continue\r\n\r\n' |
+	raw "a body announced with Expect: 100-continue (never sent)" 405 closed
 
 # ---- smuggling attempts: 400 and close, nothing after is answered ----------------------------
 smuggle() {

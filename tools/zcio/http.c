@@ -272,6 +272,10 @@ static int field(struct http_parser *p, const char *buf)
 		if (span_is(buf, n, nl, "connection"))
 			return connection(r, buf, v, vl);
 		break;
+	case 'e':
+		if (span_is(buf, n, nl, "expect") && span_is(buf, v, vl, "100-continue"))
+			r->flags |= HTTP_EXPECT_CONTINUE;
+		break;
 	case 'h':
 		if (span_is(buf, n, nl, "host")) {
 			if (r->flags & HTTP_HAS_HOST)

@@ -53,6 +53,7 @@ struct http_span {
 #define HTTP_MANY_INM        (1u << 6)  /* If-None-Match on several lines */
 #define HTTP_MANY_IMS        (1u << 7)  /* If-Modified-Since given twice */
 #define HTTP_MANY_IF_RANGE   (1u << 8)  /* If-Range given twice */
+#define HTTP_EXPECT_CONTINUE (1u << 9)  /* Expect: 100-continue */
 
 struct http_request {
 	int method;                /* enum http_method */

@@ -6,6 +6,7 @@
  * and access-log buffer), signals and --stats.  The rest is in serve_*.c
  * (see serve.h) and the HTTP parser in http*.c.
  */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -17,6 +18,7 @@
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -75,33 +77,32 @@ static void raise_fd_limit(void)
 	}
 }
 
-/* Port 0: the first socket gets a port from the kernel, the others take
- * the same one, and the "listening on" line tells which. */
+/*
+ * Port 0: the first socket gets a port from the kernel and the others take
+ * the same one.  The address as bound goes into the "serving" line, which
+ * is how a caller learns the port.
+ */
 static void learn_port(int fd)
 {
 	struct sockaddr_storage ss;
 	socklen_t len = sizeof(ss);
-	uint16_t port;
+	char host[INET6_ADDRSTRLEN];
+	struct addr *a = &serve_cfg.listen;
 
-	if (getsockname(fd, (struct sockaddr *)&ss, &len) != 0)
+	if (a->family == AF_UNIX || getsockname(fd, (struct sockaddr *)&ss, &len) != 0)
 		return;
 	if (ss.ss_family == AF_INET) {
-		port = ((struct sockaddr_in *)&ss)->sin_port;
-		((struct sockaddr_in *)&serve_cfg.listen.sa)->sin_port = port;
-	} else if (ss.ss_family == AF_INET6) {
-		port = ((struct sockaddr_in6 *)&ss)->sin6_port;
-		((struct sockaddr_in6 *)&serve_cfg.listen.sa)->sin6_port = port;
-	} else {
-		return;
-	}
-	if (serve_cfg.listen.family == AF_INET6)
-		snprintf(serve_cfg.listen.text, sizeof(serve_cfg.listen.text), "[::]:%u", ntohs(port));
-	else {
-		char *colon = strrchr(serve_cfg.listen.text, ':');
+		struct sockaddr_in *in = (struct sockaddr_in *)&ss;
 
-		if (colon)
-			snprintf(colon + 1, sizeof(serve_cfg.listen.text) - (size_t)(colon + 1 - serve_cfg.listen.text),
-				 "%u", ntohs(port));
+		((struct sockaddr_in *)&a->sa)->sin_port = in->sin_port;
+		inet_ntop(AF_INET, &in->sin_addr, host, sizeof(host));
+		snprintf(a->text, sizeof(a->text), "%s:%u", host, ntohs(in->sin_port));
+	} else if (ss.ss_family == AF_INET6) {
+		struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)&ss;
+
+		((struct sockaddr_in6 *)&a->sa)->sin6_port = in6->sin6_port;
+		inet_ntop(AF_INET6, &in6->sin6_addr, host, sizeof(host));
+		snprintf(a->text, sizeof(a->text), "[%s]:%u", host, ntohs(in6->sin6_port));
 	}
 }
 
@@ -211,6 +212,8 @@ static int run_serve(void)
 		pthread_join(workers[i].thread, NULL);
 	if (serve_cfg.stats)
 		print_stats();
+	if (serve_cfg.listen.family == AF_UNIX)
+		unlink(((struct sockaddr_un *)&serve_cfg.listen.sa)->sun_path);
 	return CLI_OK;
 }
 

@@ -382,11 +382,16 @@ static void serve_listing(struct req *q, struct serve_file *dir, const char *pat
 	conn_log(c, 200, q->line, q->line_len, q->head ? 0 : len);
 }
 
-/* /dir -> /dir/ (the query kept): relative links in the page then work. */
-static void redirect_slash(struct req *q)
+/*
+ * /dir -> /dir/ (the query kept): relative links in the page then work.
+ * The location is made from the normalised path, re-encoded, never from
+ * the raw one: "//host" must not become a redirect to another site.
+ */
+static void redirect_slash(struct req *q, const char *path)
 {
+	static const char hexd[] = "0123456789ABCDEF";
 	const struct http_request *r = q->r;
-	size_t n = r->path.len + r->query.len + 32;
+	size_t n = 3 * strlen(path) + r->query.len + 32;
 	char *loc = malloc(n);
 	struct hb b = { loc, 0 };
 
@@ -394,9 +399,17 @@ static void redirect_slash(struct req *q)
 		error(q, 500);
 		return;
 	}
-	hb_lit(&b, "Location: ");
-	if (r->path.len)
-		hb_put(&b, span(q, r->path), r->path.len);
+	hb_lit(&b, "Location: /");
+	for (const unsigned char *p = (const unsigned char *)path; *p; p++) {
+		if ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
+		    strchr("-._~/", *p)) {
+			b.p[b.len++] = (char)*p;
+		} else {
+			b.p[b.len++] = '%';
+			b.p[b.len++] = hexd[*p >> 4];
+			b.p[b.len++] = hexd[*p & 15];
+		}
+	}
 	hb_lit(&b, "/");
 	if (r->query.off) {
 		hb_lit(&b, "?");
@@ -450,7 +463,7 @@ static void serve_path(struct req *q, const char *path, bool want_dir)
 		return;
 	}
 	if (f->is_dir)
-		redirect_slash(q);
+		redirect_slash(q, path);
 	else
 		serve_file(q, f);
 	files_put(fc, f);
@@ -491,6 +504,11 @@ void resp_request(struct serve_conn *c, const char *base, const struct http_requ
 			return;
 		}
 		c->discard = r->content_length;
+		/* A client waiting for 100 Continue may never send the body
+		 * it announced; after our answer the connection could not be
+		 * read in step again. */
+		if (r->flags & HTTP_EXPECT_CONTINUE)
+			close_after(&q);
 	}
 	if (r->method == HTTP_UNKNOWN) {
 		error(&q, 501);
