@@ -503,8 +503,9 @@ int zcio_fanout_add(struct zcio_fanout *fanout, int fd, uint32_t flags);
  * info->held says how many), or take back a destination the fan-out removed
  * by itself and has not yet reported through zcio_fanout_removed().  info
  * (may be NULL) gets its final state (ZCIO_FANOUT_REMOVED, or the state it
- * was removed with).  Its fd is not closed.  Returns 0, or -ENOENT for an
- * unknown id.
+ * was removed with).  Its fd is not closed.  Pump afterwards: if it was
+ * holding the others back, they can move now, and none of their fds will
+ * say so.  Returns 0, or -ENOENT for an unknown id.
  */
 int zcio_fanout_remove(struct zcio_fanout *fanout, int id, struct zcio_fanout_dest *info);
 

@@ -49,3 +49,43 @@ cpu_ms() {
 	# has no spaces here.
 	echo $(((f[13] + f[14]) * 1000 / $(getconf CLK_TCK)))
 }
+
+# ---- zcio broadcast ------------------------------------------------------------
+#
+# bc_start LOG [OPTION]...: zcio broadcast --listen 127.0.0.1:$BC_PORT with
+# the options, its standard input a FIFO the test writes through fd 7
+# (close it with bc_end), stderr to LOG; returns once it listens.  Start
+# other background programs with 7>&- so that only the test holds the
+# FIFO open.
+bc_start() {
+	local log=$1 i
+	shift
+	BC_FIFO=$T_TMP/bc.fifo.$RANDOM$RANDOM
+	mkfifo "$BC_FIFO"
+	BC_PORT=$(free_port)
+	"$ZCIO" broadcast --listen "127.0.0.1:$BC_PORT" "$@" < "$BC_FIFO" 2> "$log" 7>&- &
+	BC_PID=$!
+	at_exit "kill $BC_PID"
+	exec 7> "$BC_FIFO"
+	for i in $(seq 200); do
+		grep -q "listening on" "$log" && return 0
+		kill -0 "$BC_PID" 2>/dev/null || return 1
+		sleep 0.05
+	done
+	return 1
+}
+
+bc_end() { exec 7>&-; }
+
+# bc_wait_joins LOG N: wait (up to 30 s) until the log (-v) shows N joins.
+bc_wait_joins() {
+	local i
+	for i in $(seq 600); do
+		[ "$(grep -c "joined at byte" "$1")" -ge "$2" ] && return 0
+		sleep 0.05
+	done
+	return 1
+}
+
+# open_fds_of PID: open fds of a running process.
+open_fds_of() { ls "/proc/$1/fd" 2>/dev/null | wc -l; }

@@ -273,10 +273,8 @@ static void on_client(struct loop *l, struct loop_watch *w, uint32_t events)
 		while (read(c->w.fd, junk, sizeof(junk)) > 0)
 			;
 	}
-	if (events & (EPOLLERR | EPOLLHUP)) {
-		client_drop_now(c, "hung up");
-		return;
-	}
+	if (events & (EPOLLERR | EPOLLHUP))
+		client_drop_now(c, "hung up"); /* the others may move again now */
 	run_pump();
 }
 
@@ -521,8 +519,12 @@ static int run_broadcast(void)
 	loop_defer(&bc.loop, &bc.pump_task);
 	loop_run(&bc.loop);
 	stop_accepting();
-	if (cfg.stats)
+	if (cfg.stats) {
 		print_stats();
+		/* Which paths moved the bytes, and every fallback with its
+		 * reason, as the other commands' --stats say it. */
+		cli_print_stats(CMD, &bc.st);
+	}
 	zcio_fanout_free(bc.fo);
 	if (bc.sig.fd >= 0)
 		close(bc.sig.fd);
