@@ -139,6 +139,12 @@ int addr_connect(const struct addr *a, bool *in_progress)
 	*in_progress = false;
 	if (fd == -1)
 		return -errno;
+	return addr_connect_fd(a, fd, in_progress);
+}
+
+int addr_connect_fd(const struct addr *a, int fd, bool *in_progress)
+{
+	*in_progress = false;
 	if (connect(fd, (const struct sockaddr *)&a->sa, a->len) == 0)
 		return fd;
 	if (errno == EINPROGRESS) {

@@ -34,6 +34,11 @@ int addr_listen(const struct addr *a, bool reuseport, int backlog);
  * fd (*in_progress set while the connect completes) or -errno. */
 int addr_connect(const struct addr *a, bool *in_progress);
 
+/* The same on a socket the caller made beforehand (nonblocking, of
+ * a->family), for callers that must know they have an fd for it before
+ * committing to anything.  Closes fd on failure.  Returns fd or -errno. */
+int addr_connect_fd(const struct addr *a, int fd, bool *in_progress);
+
 /* "127.0.0.1:5000" / "[::1]:5000" / "unix" for a connected socket's peer. */
 void addr_peer_text(int fd, char *buf, size_t len);
 

@@ -320,14 +320,15 @@ static void nodelay(int fd)
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 }
 
-static void conn_start(struct relay_worker *w, int cfd)
+/* cfd: the accepted client; sfd: a fresh socket for the target. */
+static void conn_start(struct relay_worker *w, int cfd, int sfd)
 {
 	struct relay_conn *c = calloc(1, sizeof(*c));
 	bool in_progress;
-	int sfd;
 
 	if (!c) {
 		close(cfd);
+		close(sfd);
 		return;
 	}
 	c->w = w;
@@ -340,7 +341,7 @@ static void conn_start(struct relay_worker *w, int cfd)
 		addr_peer_text(cfd, c->peer, sizeof(c->peer));
 	if (cfg.listen.family != AF_UNIX)
 		nodelay(cfd);
-	sfd = addr_connect(&cfg.target, &in_progress);
+	sfd = addr_connect_fd(&cfg.target, sfd, &in_progress);
 	if (sfd < 0) {
 		atomic_fetch_add_explicit(&w->counters.refused, 1, memory_order_relaxed);
 		log_msg(LOG_WARN, CMD, "%s: connect to %s: %s", c->peer, cfg.target.text, strerror(-sfd));
@@ -378,7 +379,7 @@ static void on_listen(struct loop *l, struct loop_watch *wt, uint32_t events)
 
 	(void)events;
 	for (int i = 0; i < ACCEPT_BATCH && w->accepting; i++) {
-		int fd;
+		int fd = -1, sfd;
 
 		if (atomic_load(&total_active) >= cfg.max_conns) {
 			/* Leave further clients in the backlog until a
@@ -386,10 +387,21 @@ static void on_listen(struct loop *l, struct loop_watch *wt, uint32_t events)
 			accept_pause(w);
 			return;
 		}
-		fd = accept4(wt->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		/* The socket to the target first: out of fds, a client is
+		 * left queued (and the loop rests, below) rather than
+		 * accepted only to be dropped for want of a second fd. */
+		sfd = socket(cfg.target.family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+		if (sfd >= 0)
+			fd = accept4(wt->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
 		if (fd >= 0) {
-			conn_start(w, fd);
+			conn_start(w, fd, sfd);
 			continue;
+		}
+		if (sfd >= 0) {
+			int e = errno;
+
+			close(sfd);
+			errno = e;
 		}
 		switch (errno) {
 		case EAGAIN:
