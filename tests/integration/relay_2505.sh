@@ -28,6 +28,7 @@ run() {
 	if rl_client "$n: $N servers closing right after N bytes, each got exactly N" \
 		--op source --sizes 1:8M --count "$N" --conns 16 --seed "$seed" --timeout 150; then
 		echo "# $n: $(client_field "$RL_OUT" down) bytes in $(($(now_ms) - start)) ms"
+		grep '^rl_peer: client: sizes' "$RL_OUT" | sed 's/^rl_peer: client: /# /'
 	fi
 	if [ "$(client_field "$RL_OUT" ok)" = "$N" ]; then
 		pass "$n: $N connections counted"

@@ -6,6 +6,8 @@
 #    all closed the relay is back to its starting fds;
 #  - --max-conns N: client N+1 waits in the backlog, unserved, until one
 #    of the N closes;
+#  - out of fds (ulimit -n 40), clients wait in the backlog: none is
+#    accepted only to be dropped;
 #  - --idle-timeout: an idle connection is closed after that long, a busy
 #    one longer than that is not;
 #  - --connect-timeout: a target whose backlog is full (connecting never
@@ -121,6 +123,26 @@ relay_settled "$n"
 relay_stop "$n"
 peer_stop
 
+# ---- out of fds ----------------------------------------------------------
+
+# With 40 fds the relay can forward about 15 connections at once.  Clients
+# beyond that must wait in the listen backlog (accept rests on EMFILE), not
+# be accepted and dropped for want of a socket to the target.
+n="relay with 40 fds"
+peer_start 127.0.0.1:0
+RELAY_NOFILE=40 relay_start tcp4 "$PEER_ADDR" --workers 1
+rl_client "$n: 60 clients at once, all served in turn" --op duplex --up 1M --down 1M \
+	--count 60 --conns 60 --timeout 30
+if grep -q 'accept: Too many open files; pausing' "$RELAY_ERR"; then
+	pass "$n: accept rests when out of fds"
+else
+	fail "$n: accept rests when out of fds" "$(grep -v info: "$RELAY_ERR" | head -n 3)"
+fi
+peer_all_ok "$n: the server saw 60 exchanges whole" 60
+relay_settled "$n"
+relay_stop "$n" 'accept: Too many open files'
+peer_stop
+
 # ---- --idle-timeout ------------------------------------------------------
 
 n="relay --idle-timeout 1"
@@ -163,7 +185,8 @@ peer_stop
 n="relay --connect-timeout 1"
 rl_dir
 "$RL_PEER" stuck 127.0.0.1:0 --port-file "$RL_DIR/port" 2> "$RL_DIR/err" &
-at_exit "kill -9 $!"
+stuck_pid=$!
+at_exit "kill -9 $stuck_pid"
 if wait_for 5 test -s "$RL_DIR/port"; then
 	relay_start tcp4 "127.0.0.1:$(cat "$RL_DIR/port")" --connect-timeout 1
 	if rl_client "$n: the client is closed" --op source --down 1M --expect close --count 3 \
@@ -185,5 +208,7 @@ if wait_for 5 test -s "$RL_DIR/port"; then
 else
 	fail "$n: a listener whose backlog is full" "$(cat "$RL_DIR/err")"
 fi
+kill "$stuck_pid"
+wait "$stuck_pid" 2> /dev/null
 
 done_testing
