@@ -199,13 +199,21 @@ relay_stop() {
 }
 
 # rl_client NAME [rl_peer client options]: run a client against the relay;
-# pass when it exits 0.  Its output is in $RL_OUT (a file).
+# pass when it exits 0.  Its output is in $RL_OUT (a file).  RL_UP and
+# RL_DOWN add up the bytes its clients sent (32-byte headers included) and
+# received, to compare with the relay's own count.
+RL_UP=0 RL_DOWN=0
 rl_client() {
 	local name=$1 rc=0
 	shift
 	rl_dir
 	RL_OUT=$RL_DIR/client.out
 	"$RL_PEER" client "$RELAY_ADDR" "$@" > "$RL_OUT" 2>&1 || rc=$?
+	local up down conns
+	up=$(client_field "$RL_OUT" up) down=$(client_field "$RL_OUT" down)
+	conns=$(client_field "$RL_OUT" conns)
+	RL_UP=$((RL_UP + ${up:-0} + 32 * ${conns:-0}))
+	RL_DOWN=$((RL_DOWN + ${down:-0}))
 	if [ "$rc" = 0 ]; then
 		pass "$name"
 	else
@@ -221,6 +229,50 @@ client_field() {
 	line=" $line"
 	line=${line#* $2=}
 	echo "${line%% *}"
+}
+
+# to_bytes "16.0 MiB": bytes, roughly (the stats line rounds).
+to_bytes() {
+	awk -v v="$1" -v u="$2" 'BEGIN {
+		m = 1
+		if (u == "KiB") m = 1024; else if (u == "MiB") m = 1048576
+		else if (u == "GiB") m = 1073741824
+		printf "%d\n", v * m }'
+}
+
+# last_stats: fields of the relay's last stats line into S_UP, S_DOWN (exact
+# byte counts), S_SPLICED, S_COPIED (rounded), S_LINE.
+last_stats() {
+	S_LINE=$(grep 'stats: connections' "$RELAY_ERR" | tail -n 1)
+	S_UP=$(sed -n 's/.* up [^(]*(\([0-9]*\) bytes).*/\1/p' <<< "$S_LINE")
+	S_DOWN=$(sed -n 's/.* down [^(]*(\([0-9]*\) bytes).*/\1/p' <<< "$S_LINE")
+	read -r v u <<< "$(sed -n 's/.* spliced \([0-9.]*\) \([A-Za-z]*\),.*/\1 \2/p' <<< "$S_LINE")"
+	S_SPLICED=$(to_bytes "${v:-0}" "${u:-B}")
+	read -r v u <<< "$(sed -n 's/.* copied \([0-9.]*\) \([A-Za-z]*\);.*/\1 \2/p' <<< "$S_LINE")"
+	S_COPIED=$(to_bytes "${v:-0}" "${u:-B}")
+}
+
+# relay_counted NAME: the relay's last stats line counts exactly RL_UP and
+# RL_DOWN bytes, and (unless it ran with --copy, RELAY_COPY=1) spliced some
+# of them; with --copy, none.
+relay_counted() {
+	last_stats
+	if [ "$S_UP" = "$RL_UP" ] && [ "$S_DOWN" = "$RL_DOWN" ]; then
+		pass "$1: relay counted $RL_UP bytes up, $RL_DOWN down"
+	else
+		fail "$1: relay counted $RL_UP bytes up, $RL_DOWN down" "$S_LINE"
+	fi
+	if [ "${RELAY_COPY:-0}" = 1 ]; then
+		if [ "$S_SPLICED" = 0 ]; then
+			pass "$1: nothing spliced"
+		else
+			fail "$1: nothing spliced" "$S_LINE"
+		fi
+	elif [ "$S_SPLICED" -gt 0 ]; then
+		pass "$1: spliced (about $S_SPLICED bytes)"
+	else
+		fail "$1: spliced" "$S_LINE"
+	fi
 }
 
 # cpu_ticks PID: user + system time of a process, in clock ticks.

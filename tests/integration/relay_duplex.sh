@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # relay_duplex.sh - zcio relay moves bytes both ways at once, byte-exact,
 # between every pair of socket kinds: TCP over IPv4 and IPv6 and unix
-# sockets on either side, spliced and with --copy.  Each pair gets large
+# sockets on either side, spliced and with --copy, with one worker, and
+# with pipes of one page and of 64 KiB.  Each pair gets large
 # streams both ways at once, an echo, and many connections of sizes from 1
 # byte to 1 MiB (below and above the 4 KiB copy threshold).  Afterwards the
-# relay holds no more fds than when it started and no pipe.
+# relay holds no more fds than when it started and no pipe, and its --stats
+# count exactly the bytes each way, some spliced (none with --copy).
 #
 # First, the checker itself: a flipped byte either way, or a short stream,
 # must make the client fail.
@@ -71,7 +73,8 @@ pair() {
 		fi
 	fi
 	peer_for "$t" || return
-	relay_start "$l" "$PEER_ADDR" "$@" || { peer_stop; return; }
+	relay_start "$l" "$PEER_ADDR" --stats "$@" || { peer_stop; return; }
+	RL_UP=0 RL_DOWN=0
 	rl_client "$n: 16 MiB each way at once, 3 connections" \
 		--op duplex --up 16M --down 16M --count 3 --conns 3 --seed 11
 	rl_client "$n: echo 8 MiB, 2 connections" --op echo --up 8M --count 2 --conns 2 --seed 12
@@ -80,6 +83,9 @@ pair() {
 	peer_all_ok "$n: the server saw all 69 streams whole" 69
 	relay_settled "$n"
 	relay_stop "$n"
+	RELAY_COPY=0
+	[[ " $* " == *" --copy "* ]] && RELAY_COPY=1
+	relay_counted "$n"
 	peer_stop
 }
 
@@ -91,5 +97,9 @@ done
 pair tcp4 tcp4 --copy
 pair unix tcp6 --copy
 pair tcp4 unix --workers 1
+# Small pipes: a page, and the kernel's default 64 KiB, where socket data
+# fills the page slots long before the bytes.
+pair tcp4 tcp4 --pipe-size 4096
+pair unix tcp4 --pipe-size 64K
 
 done_testing

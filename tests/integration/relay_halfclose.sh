@@ -25,7 +25,8 @@ run() {
 	tcp4) peer_start 127.0.0.1:0 ;;
 	unix) rl_dir; peer_start "unix:$RL_DIR/peer.sock" ;;
 	esac || return
-	relay_start "$l" "$PEER_ADDR" "$@" || { peer_stop; return; }
+	relay_start "$l" "$PEER_ADDR" --stats "$@" || { peer_stop; return; }
+	RL_UP=0 RL_DOWN=0
 	# The client's end, then a 24 MiB answer: pipes and socket buffers
 	# hold some of it when the server's close comes behind it.
 	rl_client "$n: answer 24 MiB after the client's end" --op answer --up 1M --down 24M
@@ -45,6 +46,9 @@ run() {
 	peer_all_ok "$n: the server got every stream whole ($total)" "$total"
 	relay_settled "$n"
 	relay_stop "$n"
+	RELAY_COPY=0
+	[[ " $* " == *" --copy "* ]] && RELAY_COPY=1
+	relay_counted "$n"
 	peer_stop
 }
 

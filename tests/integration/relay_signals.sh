@@ -15,27 +15,6 @@
 
 need_rl || done_testing
 
-# to_bytes "16.0 MiB": bytes, roughly (the stats line rounds).
-to_bytes() {
-	awk -v v="$1" -v u="$2" 'BEGIN {
-		m = 1
-		if (u == "KiB") m = 1024; else if (u == "MiB") m = 1048576
-		else if (u == "GiB") m = 1073741824
-		printf "%d\n", v * m }'
-}
-
-# last_stats: fields of the relay's last stats line into S_UP, S_DOWN (exact
-# byte counts), S_SPLICED, S_COPIED (rounded), S_LINE.
-last_stats() {
-	S_LINE=$(grep 'stats: connections' "$RELAY_ERR" | tail -n 1)
-	S_UP=$(sed -n 's/.* up [^(]*(\([0-9]*\) bytes).*/\1/p' <<< "$S_LINE")
-	S_DOWN=$(sed -n 's/.* down [^(]*(\([0-9]*\) bytes).*/\1/p' <<< "$S_LINE")
-	read -r v u <<< "$(sed -n 's/.* spliced \([0-9.]*\) \([A-Za-z]*\),.*/\1 \2/p' <<< "$S_LINE")"
-	S_SPLICED=$(to_bytes "${v:-0}" "${u:-B}")
-	read -r v u <<< "$(sed -n 's/.* copied \([0-9.]*\) \([A-Za-z]*\);.*/\1 \2/p' <<< "$S_LINE")"
-	S_COPIED=$(to_bytes "${v:-0}" "${u:-B}")
-}
-
 stats_count() { grep -c 'stats: connections' "$RELAY_ERR"; }
 stats_more_than() { [ "$(stats_count)" -gt "$1" ]; }
 
