@@ -42,6 +42,7 @@ struct cli_command {
 extern const struct cli_command cli_cat, cli_cp, cli_probe, cli_bench, cli_relay,
 	cli_tee, cli_broadcast;
 extern const struct cli_command cli_serve;
+extern const struct cli_command cli_calibrate;
 
 /* Every command, in the order `zcio --help` lists them; NULL-terminated.
  * Defined in main.c. */

@@ -12,7 +12,7 @@
 #include "cli.h"
 
 const struct cli_command *const cli_commands[] = {
-	&cli_cat, &cli_cp, &cli_probe, &cli_relay, &cli_serve, &cli_tee, &cli_broadcast, &cli_bench, NULL,
+	&cli_cat, &cli_cp, &cli_probe, &cli_relay, &cli_serve, &cli_tee, &cli_broadcast, &cli_calibrate, &cli_bench, NULL,
 };
 
 static const char summary[] =

@@ -1,0 +1,151 @@
+/*
+ * calibrate.h - the insides of `zcio calibrate`, shared by
+ * tools/zcio/calibrate*.c.
+ *
+ *   calibrate.c        the command: options, the thresholds file, tables, JSON
+ *   calibrate_net.c    connections: loopback, or between two network
+ *                      namespaces (scripts/netns-testbed), and drain threads
+ *   calibrate_run.c    the measurements: crossovers per route, send-sizes,
+ *                      recv
+ *
+ * Everything runs in this process, through the public API (plus the raw
+ * syscalls of the baselines): the sender is the calling thread, peers are
+ * threads.  CPU time is measured per thread (CLOCK_THREAD_CPUTIME_ID) for
+ * the sender or receiver under test, and for the whole process
+ * (getrusage), which includes the peers and the network stack's work done
+ * in their context.
+ */
+#ifndef ZCIO_CALIBRATE_H
+#define ZCIO_CALIBRATE_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "zcio.h"
+
+#define CAL_GIB (1024.0 * 1024.0 * 1024.0)
+#define CAL_MAX_SIZES 12
+
+/* ---- clocks (calibrate_run.c) ---- */
+
+struct cal_clock {
+	double wall, thread_cpu, proc_cpu; /* seconds */
+};
+
+void cal_clock_now(struct cal_clock *c);
+
+/* ---- connections (calibrate_net.c) ---- */
+
+/* Where TCP connections are made: loopback, or a -> b across a veth. */
+struct cal_net {
+	bool netns;
+	char ns_a[64], ns_b[64];    /* sender's and receiver's namespaces */
+	char addr_b[64];            /* receiver's IPv4 address in ns_b */
+	char error[256];
+};
+
+/* Set up net for namespaces "A:B" (NULL: loopback).  Returns 0 or -errno
+ * with net->error set. */
+int cal_net_init(struct cal_net *net, const char *spec);
+
+/* A new connection: *snd in the sender's namespace, *rcv in the
+ * receiver's; both blocking, close-on-exec.  mss > 0 sets TCP_MAXSEG on
+ * both before connecting.  Returns 0 or -errno. */
+int cal_connect(const struct cal_net *net, int mss, int *snd, int *rcv);
+
+/* A thread that reads fd until end of file (or stop), counting bytes. */
+struct cal_drain {
+	int fd;
+	volatile bool stop;
+	uint64_t bytes;
+	pthread_t th;
+};
+
+int cal_drain_start(struct cal_drain *d, int fd);
+/* Stop (shut the fd down for reading), join, close fd. */
+void cal_drain_stop(struct cal_drain *d);
+
+/* ---- measurements (calibrate_run.c) ---- */
+
+/* One size of one route: zero-copy against copying, back to back. */
+struct cal_point {
+	uint64_t size;
+	double zc_ns, copy_ns;       /* median wall time per transfer */
+	double zc_cpu, copy_cpu;     /* process CPU seconds per GiB */
+	double ratio;                /* median of the pairs' zc/copy time ratios */
+	bool ok;
+	char note[96];
+};
+
+struct cal_ctx;
+
+struct cal_route {
+	const char *key;             /* thresholds file key: "file_pipe" */
+	const char *label;           /* "file -> pipe" */
+	const char *zc_name, *copy_name; /* "splice", "read/write" */
+	bool network;                /* uses TCP (over the veth with --netns) */
+	/* Set up peers and buffers for transfers of up to max_size bytes;
+	 * -errno (with ctx->why set) when the route cannot be measured. */
+	int (*setup)(struct cal_ctx *ctx, uint64_t max_size);
+	/* One transfer of size bytes, zero-copy or copying.  0 or -errno. */
+	int (*op)(struct cal_ctx *ctx, uint64_t size, bool zc);
+	/* End a timed run: hand over whatever is buffered.  May be NULL. */
+	int (*finish)(struct cal_ctx *ctx, bool zc);
+	bool skip;                   /* left out (--routes) */
+	/* results */
+	int npoints;
+	struct cal_point points[CAL_MAX_SIZES];
+	uint64_t threshold;          /* ZCIO_THRESHOLD_NEVER: copying won */
+	bool measured;
+	char why[128];               /* when not measured */
+};
+
+extern struct cal_route cal_routes[];
+extern const int cal_nroutes;
+
+struct cal_config {
+	struct cal_net net;
+	bool quick;
+	int pairs;                   /* back-to-back pairs per point */
+	double run_seconds;          /* target length of one timed run */
+	uint64_t sizes[CAL_MAX_SIZES];
+	int nsizes;
+};
+
+/* Measure every route at every size; fill cal_routes[].  Prints progress
+ * to stderr when verbose. */
+void cal_measure_crossovers(const struct cal_config *cfg, bool verbose);
+
+/* send-sizes: one row per (method, size, touched). */
+struct cal_send_row {
+	const char *method;
+	uint64_t size;
+	bool touched;
+	bool ok;
+	double mib_s;                /* throughput, MiB/s */
+	double sender_cpu;           /* sender thread CPU s/GiB */
+	double proc_cpu;             /* whole process CPU s/GiB */
+	uint64_t zc_sends, completions, copied, enobufs;
+	char note[96];
+};
+
+#define CAL_SEND_METHODS 6
+extern const char *const cal_send_methods[CAL_SEND_METHODS];
+
+/* Run send-sizes; returns the number of rows stored (at most max). */
+int cal_send_sizes(const struct cal_config *cfg, struct cal_send_row *rows, int max, bool verbose);
+
+/* recv: read() against TCP_ZEROCOPY_RECEIVE. */
+struct cal_recv_row {
+	const char *method;          /* "read", "zerocopy-receive" */
+	bool ok;
+	double mib_s, receiver_cpu, proc_cpu;
+	double mapped_pct;           /* of the bytes, how many were mapped */
+	char note[96];
+};
+
+int cal_recv(const struct cal_config *cfg, struct cal_recv_row *rows, int max, bool verbose);
+
+#endif
