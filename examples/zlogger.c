@@ -6,8 +6,9 @@
  * or the input pauses.  Depending on the output, the ring hands the pages
  * over without copying:
  *
- *   a pipe (zlogger ... | consumer)   vmsplice(): the consumer reads the
- *                                     logger's own pages
+ *   a pipe (zlogger -z ... | consumer)  vmsplice(): the consumer reads
+ *                                     the logger's own pages (only with -z:
+ *                                     the consumer must read(), not splice)
  *   a file                            vmsplice() + splice(), or write()
  *   tcp:HOST:PORT                     send(MSG_ZEROCOPY) with completions,
  *                                     or send() once the kernel says it
@@ -16,7 +17,7 @@
  * and the writer reuses ring space only when the ring says the kernel is
  * done with it.
  *
- *   zlogger [-n COUNT] [-s] [-a] OUTPUT
+ *   zlogger [-n COUNT] [-s] [-a] [-z] OUTPUT
  *
  * OUTPUT is a file name, "-" for standard output, or tcp:HOST:PORT (IPv4).
  * Without -n, each line of standard input is logged, prefixed with its
@@ -24,6 +25,11 @@
  * measurements: "seq=00000042 level=info msg=..." with no time, so the
  * output can be compared byte for byte).  -a appends to a file; -s prints
  * zcio's statistics (which path moved how many bytes) to standard error.
+ * -z: the program reading the output pipe copies what it reads (read(), as
+ * cat(1) of coreutils 9.1 and tee(1) do), so the logger may vmsplice() its
+ * pages into the pipe.  Without -z a pipe gets write() copies: a reader
+ * that splices the pages on (pv(1) does) would see later lines in place of
+ * earlier ones, since the logger reuses its ring.
  *
  * Build: cc zlogger.c $(pkg-config --cflags --libs zcio) -o zlogger
  */
@@ -217,9 +223,10 @@ int main(int argc, char **argv)
 	struct logger lg = { 0 };
 	unsigned long count = 0, seq;
 	bool generate = false, stats = false, append = false;
+	struct zcio_opts opts = { 0 };
 	int c, r = 0;
 
-	while ((c = getopt(argc, argv, "n:sa")) != -1) {
+	while ((c = getopt(argc, argv, "n:saz")) != -1) {
 		switch (c) {
 		case 'n':
 			count = strtoul(optarg, NULL, 10);
@@ -231,13 +238,16 @@ int main(int argc, char **argv)
 		case 'a':
 			append = true;
 			break;
+		case 'z':
+			opts.flags |= ZCIO_F_VMSPLICE;
+			break;
 		default:
-			fprintf(stderr, "usage: zlogger [-n COUNT] [-s] [-a] OUTPUT\n");
+			fprintf(stderr, "usage: zlogger [-n COUNT] [-s] [-a] [-z] OUTPUT\n");
 			return 2;
 		}
 	}
 	if (optind + 1 != argc) {
-		fprintf(stderr, "usage: zlogger [-n COUNT] [-s] [-a] OUTPUT\n");
+		fprintf(stderr, "usage: zlogger [-n COUNT] [-s] [-a] [-z] OUTPUT\n");
 		return 2;
 	}
 	/* A logger whose reader goes away gets -EPIPE, not death. */
@@ -247,7 +257,7 @@ int main(int argc, char **argv)
 		return 1;
 	/* 0: the ring sizes itself (twice the pipe it feeds, 2 MiB by
 	 * default); the output's flags are left as they are. */
-	r = zcio_ring_new(lg.fd, 0, NULL, &lg.ring);
+	r = zcio_ring_new(lg.fd, 0, &opts, &lg.ring);
 	if (r < 0) {
 		fprintf(stderr, "zlogger: zcio_ring_new: %s\n", strerror(-r));
 		return 1;

@@ -771,17 +771,19 @@ void zcio_zcsend_free(struct zcio_zcsend *zs);
  * The writer never asks the kernel whether space is free again: the ring
  * knows, from the rules below.
  *
- *  - Pipe destination: committed bytes are vmsplice()d into the pipe: the
- *    pipe holds references to the ring's pages, and its reader copies out
- *    of them.  A pipe holds at most its capacity C in bytes, so once the
- *    ring has handed over position P, every byte before P - C has been
- *    consumed.  The ring is at least 2 x C and the writer gets only space
- *    outside [P - C, P): it can fill one half while the pipe holds the
- *    other, and never asks.  The ring reads C once: do not grow that pipe
- *    while the ring writes into it.  The pipe's reader must read() (or
- *    splice() to a file): a reader that splices or tee()s the pages on to
- *    a socket or another pipe takes references the ring cannot see; give
- *    such pipes ZCIO_F_STABLE (the ring then write()s copies).
+ *  - Pipe destination, with ZCIO_F_VMSPLICE: committed bytes are
+ *    vmsplice()d into the pipe: the pipe holds references to the ring's
+ *    pages, and its reader copies out of them.  A pipe holds at most its
+ *    capacity C in bytes, so once the ring has handed over position P,
+ *    every byte before P - C has been consumed.  The ring is at least 2 x C
+ *    and the writer gets only space outside [P - C, P): it can fill one
+ *    half while the pipe holds the other, and never asks.  The ring reads C
+ *    once: do not grow that pipe while the ring writes into it.  This holds
+ *    only if the pipe's reader copies the bytes out (read(), or splice()
+ *    into a file): a reader that splice()s or tee()s them on to another
+ *    pipe or a socket (pv, zcio cat, newer cat(1)) takes the page
+ *    references with it, and would see the ring's later bytes.  The ring
+ *    cannot tell, so without ZCIO_F_VMSPLICE a pipe gets write() copies.
  *  - File (regular file, block or character device): bytes are
  *    vmsplice()d into a pool pipe and spliced into the file, which copies
  *    them into the page cache during the call; space is free once that
@@ -816,14 +818,19 @@ struct zcio_ring;
  * (POLLERR is always reported): zero-copy completions are what is missing. */
 #define ZCIO_WAIT_COMPLETION 3
 
+/* zcio_ring_new(): the destination pipe's reader copies what it reads
+ * (read()), so the ring may vmsplice() its pages into the pipe. */
+#define ZCIO_F_VMSPLICE    (1u << 16)
+
 /*
  * Create a ring writing to out: a pipe or FIFO, a regular file, a block or
  * character device, or a stream socket.  size: the ring's bytes (0: twice
  * the pipe capacity, 2 MiB by default), rounded up to a page, and raised to
  * twice the capacity of a destination pipe.  opts (may be NULL):
- * ZCIO_F_COPY (always write()/send()), ZCIO_F_STABLE (a pipe destination
- * gets copies), copy_threshold, pipe_size (the pool pipe of a file
- * destination; with ZCIO_F_GROW_PIPE, grow a destination pipe to it first).
+ * ZCIO_F_COPY (always write()/send()), ZCIO_F_VMSPLICE (vmsplice() into a
+ * destination pipe whose reader copies), copy_threshold, pipe_size (the
+ * pool pipe of a file destination; with ZCIO_F_GROW_PIPE, grow a
+ * destination pipe to it first).
  * Returns 0 and sets *ring, or -EINVAL (datagram socket, NULL ring),
  * -EISDIR, -ENOMEM, -EBADF, -EMFILE.
  */

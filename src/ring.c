@@ -18,7 +18,8 @@
  * How `released` follows `out` is the whole point, and depends on the
  * destination (see the header for the reasoning):
  *
- *   pipe    vmsplice() into it.  A pipe holds at most C bytes (its
+ *   pipe    vmsplice() into it (ZCIO_F_VMSPLICE: the caller says the
+ *           reader copies out).  A pipe holds at most C bytes (its
  *           capacity: C / page slots of at most a page each), and ours are
  *           the newest, so released = out - C if bytes vmspliced after that
  *           point may still be in it, else out.  No syscall needed: with a
@@ -145,9 +146,11 @@ static int setup_mode(struct zcio_ring *r, const struct zcio_opts *o, size_t *mi
 				(void)zcio__pipe_set_size(r->out_ep.fd, zcio__pipe_size_for(o->pipe_size));
 		}
 		c = zcio__pipe_get_size(r->out_ep.fd);
-		/* Without the capacity the ring cannot know when the pipe has
-		 * let go of a page: copy. */
-		if (copy || (o->flags & ZCIO_F_STABLE) || c <= 0) {
+		/* vmsplice() only when the caller vouches that the reader copies
+		 * out: one that splices the pages on takes references the ring
+		 * cannot see (pv does).  Without the capacity the ring cannot
+		 * know when the pipe has let go of a page: copy. */
+		if (copy || !(o->flags & ZCIO_F_VMSPLICE) || (o->flags & ZCIO_F_STABLE) || c <= 0) {
 			r->mode = RING_COPY;
 			return 0;
 		}

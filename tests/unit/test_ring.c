@@ -100,7 +100,7 @@ static void pipe_stream(int cap, const struct zcio_opts *o, size_t total, unsign
 
 static void pipe_vmsplice_small_pipe_slow_reader(void **state)
 {
-	struct zcio_opts o = { .copy_threshold = 1 };
+	struct zcio_opts o = { .flags = ZCIO_F_VMSPLICE, .copy_threshold = 1 };
 
 	(void)state;
 	/* 64 KiB pipe, 128 KiB ring: the ring wraps 128 times. */
@@ -109,7 +109,7 @@ static void pipe_vmsplice_small_pipe_slow_reader(void **state)
 
 static void pipe_vmsplice_default_pipe(void **state)
 {
-	struct zcio_opts o = { .copy_threshold = 1 };
+	struct zcio_opts o = { .flags = ZCIO_F_VMSPLICE, .copy_threshold = 1 };
 
 	(void)state;
 	pipe_stream(1024 * 1024, &o, 32 * TU_MIB, 20, ZCIO_PATH_VMSPLICE);
@@ -117,15 +117,25 @@ static void pipe_vmsplice_default_pipe(void **state)
 
 static void pipe_stable_copies(void **state)
 {
-	struct zcio_opts o = { .flags = ZCIO_F_STABLE, .copy_threshold = 1 };
+	struct zcio_opts o = { .flags = ZCIO_F_VMSPLICE | ZCIO_F_STABLE, .copy_threshold = 1 };
 
 	(void)state;
 	pipe_stream(64 * 1024, &o, 4 * TU_MIB, 50, ZCIO_PATH_COPY);
 }
 
+/* Without ZCIO_F_VMSPLICE a pipe gets copies: its reader might splice the
+ * pages on (pv does), beyond the ring's sight. */
+static void pipe_without_vmsplice_flag_copies(void **state)
+{
+	struct zcio_opts o = { .copy_threshold = 1 };
+
+	(void)state;
+	pipe_stream(64 * 1024, &o, 4 * TU_MIB, 0, ZCIO_PATH_COPY);
+}
+
 static void pipe_forced_copy(void **state)
 {
-	struct zcio_opts o = { .flags = ZCIO_F_COPY };
+	struct zcio_opts o = { .flags = ZCIO_F_VMSPLICE | ZCIO_F_COPY };
 
 	(void)state;
 	pipe_stream(64 * 1024, &o, 4 * TU_MIB, 0, ZCIO_PATH_COPY);
@@ -139,7 +149,7 @@ static void pipe_forced_copy(void **state)
  */
 static void pipe_discipline_half_free_and_full_ring_stops_writer(void **state)
 {
-	struct zcio_opts o = { .copy_threshold = 1 };
+	struct zcio_opts o = { .flags = ZCIO_F_VMSPLICE, .copy_threshold = 1 };
 	struct zcio_stats st = { 0 };
 	struct zcio_ring *r;
 	size_t cap = 64 * 1024, total = 0;
@@ -353,7 +363,7 @@ static void tcp_forced_copy(void **state)
 
 static void reader_gone_is_epipe_not_sigpipe(void **state)
 {
-	struct zcio_opts o = { .copy_threshold = 1 };
+	struct zcio_opts o = { .flags = ZCIO_F_VMSPLICE, .copy_threshold = 1 };
 	struct zcio_stats st = { 0 };
 	struct zcio_ring *r;
 	int fds[2];
@@ -402,7 +412,7 @@ static void bad_arguments(void **state)
 /* Spans that cross the end of the memory are contiguous (double mapping). */
 static void spans_across_the_wrap_are_contiguous(void **state)
 {
-	struct zcio_opts o = { .copy_threshold = 1 };
+	struct zcio_opts o = { .flags = ZCIO_F_VMSPLICE, .copy_threshold = 1 };
 	struct zcio_ring *r;
 	size_t cap = 64 * 1024, total = 0, i;
 	uint8_t *expect = tu_data(8 * cap, 9), *got = malloc(8 * cap);
@@ -467,7 +477,7 @@ static void no_fd_leak_over_1000_rings(void **state)
 	zcio_pool_flush(); /* pipes pooled by earlier tests */
 	before = tu_count_fds();
 	for (i = 0; i < 1000; i++) {
-		struct zcio_opts o = { .copy_threshold = 1 };
+		struct zcio_opts o = { .flags = ZCIO_F_VMSPLICE, .copy_threshold = 1 };
 		struct zcio_ring *r;
 
 		assert_int_equal(zcio_ring_new(i % 2 ? fds[1] : fd, 128 * 1024, &o, &r), 0);
@@ -493,6 +503,7 @@ int main(void)
 		cmocka_unit_test(pipe_vmsplice_small_pipe_slow_reader),
 		cmocka_unit_test(pipe_vmsplice_default_pipe),
 		cmocka_unit_test(pipe_stable_copies),
+		cmocka_unit_test(pipe_without_vmsplice_flag_copies),
 		cmocka_unit_test(pipe_forced_copy),
 		cmocka_unit_test(pipe_discipline_half_free_and_full_ring_stops_writer),
 		cmocka_unit_test(control_vmsplice_reuse_without_discipline_is_seen_by_reader),

@@ -312,7 +312,9 @@ static int ring_op(struct cal_ctx *c, int out, uint64_t size, bool zc)
 		c->ring_for = size;
 	}
 	if (!*rp) {
-		struct zcio_opts o = { .flags = zc ? 0 : ZCIO_F_COPY, .copy_threshold = 1 };
+		/* The drain thread read()s: vmsplice() is safe into its pipe. */
+		struct zcio_opts o = { .flags = zc ? ZCIO_F_VMSPLICE : ZCIO_F_COPY,
+				       .copy_threshold = 1 };
 		int r = zcio_ring_new(out, 2 * size > (2u << 20) ? 2 * size : 0, &o, rp);
 
 		if (r < 0)
