@@ -1,0 +1,203 @@
+#!/usr/bin/env bash
+# zc_netns.sh - zero-copy from user memory across a veth pair between two
+# network namespaces (scripts/netns-testbed), with slow receivers so that
+# buffers stay in flight for long: MSG_ZEROCOPY sends (zcio_zcsend), the
+# ring to a socket, TCP_ZEROCOPY_RECEIVE, ENOBUFS from a tiny optmem_max,
+# and `zcio calibrate --netns` writing a thresholds file the library reads.
+# Every byte is checked by the receiver against the stream pattern.
+#
+# Needs root and iproute2: skipped, visibly, where namespaces cannot be
+# made.  Nothing leaves the machine: the two namespaces only know each
+# other's 10.x address.
+. "$(dirname "$0")/../lib.sh"
+
+PEER=$ROOT/build/helpers/zc_peer
+TESTBED=$ROOT/scripts/netns-testbed
+# A private bed per run: tests may run in parallel with other users of
+# the default names.
+export ZCIO_NETNS=zct$$
+export ZCIO_NETNS_NET=$((200 + $$ % 50)).$(($$ / 50 % 250))
+
+if [ ! -x "$PEER" ]; then
+	fail "zc_peer built" "$PEER missing (run make helpers)"
+	done_testing
+fi
+if [ "$(id -u)" != 0 ] || ! have ip; then
+	skip "network namespaces" "needs root and iproute2 (ip netns)"
+	done_testing
+fi
+
+out=$("$TESTBED" up 2>&1)
+rc=$?
+if [ $rc = 77 ]; then
+	skip "network namespaces" "$out"
+	done_testing
+fi
+at_exit "'$TESTBED' down"
+if [ $rc != 0 ]; then
+	fail "netns-testbed up" "exit $rc: $out"
+	done_testing
+fi
+eval "$out" # NS_A NS_B ADDR_A ADDR_B DEV_A DEV_B
+pass "netns-testbed up: $NS_A ($ADDR_A) <-> $NS_B ($ADDR_B)"
+
+# The bed is what it says: two namespaces, one address each, no way out.
+if ip netns list | grep -q "^$NS_A\b" && ip netns list | grep -q "^$NS_B\b" &&
+	ip -n "$NS_A" -4 addr show dev "$DEV_A" | grep -q "inet $ADDR_A/24" &&
+	ip -n "$NS_B" -4 addr show dev "$DEV_B" | grep -q "inet $ADDR_B/24" &&
+	! ip -n "$NS_A" route show | grep -q default &&
+	! ip -n "$NS_B" route show | grep -q default; then
+	pass "testbed: a veth with 10.x/24 addresses, no default route"
+else
+	fail "testbed: a veth with 10.x/24 addresses, no default route" \
+		"$(ip -n "$NS_A" addr 2>&1 | tr '\n' ' ')"
+fi
+check "testbed: exec runs in namespace a" \
+	bash -c "'$TESTBED' exec a ip -4 addr show | grep -q '$ADDR_A'"
+
+port=$((30000 + $$ % 20000))
+
+# key FILE KEY: the value of "KEY: value" in FILE.
+key() { sed -n "s/^$2: //p" "$1" | head -n 1; }
+
+# transfer NAME RECV_ARGS -- SEND_ARGS: a receiver in b, a sender in a.
+# Leaves the outputs in $T_TMP/recv.out and $T_TMP/send.out.
+transfer() {
+	local name=$1 i
+	shift
+	local rargs=() sargs=()
+	while [ $# -gt 0 ] && [ "$1" != -- ]; do rargs+=("$1"); shift; done
+	shift
+	sargs=("$@")
+	port=$((port + 1))
+	"$TESTBED" exec b timeout 120 "$PEER" recv "${rargs[@]}" "$ADDR_B" "$port" \
+		>"$T_TMP/recv.out" 2>"$T_TMP/recv.err" &
+	local rpid=$!
+	for i in $(seq 100); do
+		grep -q listening "$T_TMP/recv.out" 2>/dev/null && break
+		sleep 0.05
+	done
+	"$TESTBED" exec a timeout 120 "$PEER" send "${sargs[@]}" "$ADDR_B" "$port" \
+		>"$T_TMP/send.out" 2>"$T_TMP/send.err"
+	local src=$?
+	wait "$rpid"
+	local rrc=$?
+	local total
+	total=$(key "$T_TMP/recv.out" bytes)
+	if [ $src = 0 ] && [ $rrc = 0 ] && [ "$(key "$T_TMP/recv.out" bad_at)" = none ]; then
+		pass "$name: $total bytes, every one right"
+	else
+		fail "$name" "send exit $src ($(tr '\n' ' ' <"$T_TMP/send.err")), recv exit $rrc, bytes $total, bad_at $(key "$T_TMP/recv.out" bad_at) ($(tr '\n' ' ' <"$T_TMP/recv.err"))"
+		return 1
+	fi
+}
+
+# MSG_ZEROCOPY for every send, a slow receiver: buffers wait in the
+# sender's queue for their completions, and are written again only after.
+if transfer "zcsend --always, slow receiver" --delay 300 --chunk 64k -- \
+	--method zcsend --always --total 24M --msg 128k; then
+	zc=$(key "$T_TMP/send.out" zc_sends)
+	comp=$(key "$T_TMP/send.out" completions)
+	copied=$(key "$T_TMP/send.out" copied)
+	echo "# zc sends $zc, completions $comp (copied by the kernel: $copied), notifications $(key "$T_TMP/send.out" notifications)"
+	if [ "${zc:-0}" -gt 0 ] && [ "$comp" = "$zc" ] && [ "$(key "$T_TMP/send.out" in_flight)" = 0 ]; then
+		pass "zcsend --always: every MSG_ZEROCOPY send completed ($zc)"
+	else
+		fail "zcsend --always: every MSG_ZEROCOPY send completed" "zc $zc completions $comp"
+	fi
+fi
+
+# The default: zero-copy until a completion says the kernel copied (a
+# receiver on this host always does), then plain sends.
+if transfer "zcsend default" -- --method zcsend --total 24M --msg 256k; then
+	off=$(key "$T_TMP/send.out" off)
+	echo "# default zcsend: zc sends $(key "$T_TMP/send.out" zc_sends), copy sends $(key "$T_TMP/send.out" copy_sends), copied $(key "$T_TMP/send.out" copied), off $off"
+	if [ "$(key "$T_TMP/send.out" copied)" -gt 0 ]; then
+		if [ "$off" = 3 ] && [ "$(key "$T_TMP/send.out" copy_sends)" -gt 0 ]; then
+			pass "zcsend default: COPIED completions across the veth turn zero-copy off"
+		else
+			fail "zcsend default: COPIED completions turn zero-copy off" "off $off"
+		fi
+	else
+		skip "zcsend default: COPIED completions turn zero-copy off" "the kernel did not copy"
+	fi
+fi
+
+transfer "ring to a socket across the veth, zero-copy always, slow receiver" \
+	--delay 200 --chunk 64k -- --method ring --always --total 16M --msg 64k &&
+	grep -q "stats: msg-zerocopy: " "$T_TMP/send.out" &&
+	pass "ring --always: bytes went by MSG_ZEROCOPY"
+
+transfer "ring to a socket across the veth, defaults" -- --method ring --total 16M --msg 100k
+
+# TCP_ZEROCOPY_RECEIVE on the receiving side: pages a MSG_ZEROCOPY sender
+# sent are copied into whole pages on delivery, which the receiver maps.
+if transfer "zcrecv across the veth" --zcrecv -- --method zcsend --always --total 32M --msg 1M; then
+	echo "# zcrecv: mapped $(key "$T_TMP/recv.out" mapped), copied $(key "$T_TMP/recv.out" copied_bytes)"
+	m=$(key "$T_TMP/recv.out" mapped)
+	t=$(key "$T_TMP/recv.out" bytes)
+	if [ $((m + $(key "$T_TMP/recv.out" copied_bytes))) = "$t" ]; then
+		pass "zcrecv: mapped + copied = received"
+	else
+		fail "zcrecv: mapped + copied = received" "$(tr '\n' ' ' <"$T_TMP/recv.out")"
+	fi
+fi
+transfer "zcrecv of a write() sender" --zcrecv -- --method write --total 8M
+
+# ---- ENOBUFS: optmem_max of 1000 bytes in the sender's namespace ----------
+
+if out=$("$TESTBED" up --optmem 1000 2>&1); then
+	eval "$out"
+	if transfer "ENOBUFS: tiny optmem_max, zcsend --always" --delay 200 --chunk 64k -- \
+		--method zcsend --always --total 8M --msg 64k; then
+		e=$(key "$T_TMP/send.out" enobufs)
+		echo "# enobufs $e, zc sends $(key "$T_TMP/send.out" zc_sends), copy sends $(key "$T_TMP/send.out" copy_sends)"
+		if [ "${e:-0}" -gt 0 ] && [ "$(key "$T_TMP/send.out" copy_sends)" -gt 0 ]; then
+			pass "ENOBUFS: answered by copying, never waited for"
+		else
+			fail "ENOBUFS: answered by copying" "$(tr '\n' ' ' <"$T_TMP/send.out")"
+		fi
+	fi
+else
+	skip "ENOBUFS: tiny optmem_max" "$out"
+fi
+
+# ---- calibrate across the veth -------------------------------------------
+
+if [ -x "$ZCIO" ]; then
+	thr=$T_TMP/thresholds
+	if timeout 120 "$ZCIO" calibrate --quick --netns "$NS_A:$NS_B" \
+		--routes file_socket,memory_socket -o "$thr" >"$T_TMP/cal.out" 2>"$T_TMP/cal.err"; then
+		if grep -qE '^file_socket +([0-9]+[kMG]?|never)$' "$thr" &&
+			grep -qE '^memory_socket +([0-9]+[kMG]?|never)$' "$thr" &&
+			grep -q 'across a veth' "$thr"; then
+			pass "calibrate --netns: thresholds file with file_socket and memory_socket"
+		else
+			fail "calibrate --netns: thresholds file" "$(tr '\n' ' ' <"$thr")"
+		fi
+		want=$(sed -n 's/^memory_socket  *//p' "$thr")
+		got=$(ZCIO_THRESHOLDS=$thr "$ZCIO" calibrate --show)
+		if grep -qx "source: $thr" <<<"$got" && grep -qE "^memory_socket +$want$" <<<"$got"; then
+			pass "the library reads the file calibrate wrote (memory_socket $want)"
+		else
+			fail "the library reads the file calibrate wrote" "$(tr '\n' ' ' <<<"$got")"
+		fi
+	else
+		fail "calibrate --netns" "$(tail -n 3 "$T_TMP/cal.err" | tr '\n' ' ')"
+	fi
+else
+	fail "zcio built" "$ZCIO missing"
+fi
+
+# ---- down removes everything ---------------------------------------------
+
+"$TESTBED" down
+if ip netns list | grep -qE "^($NS_A|$NS_B)\b" || ip link show "$DEV_A" >/dev/null 2>&1; then
+	fail "netns-testbed down removes the namespaces and the veth" "$(ip netns list | tr '\n' ' ')"
+else
+	pass "netns-testbed down removes the namespaces and the veth"
+fi
+check "netns-testbed down twice is fine" "$TESTBED" down
+check "netns-testbed status fails when down" bash -c "! '$TESTBED' status"
+
+done_testing
