@@ -29,14 +29,15 @@ pass "fuzz target builds"
 FUZZ=$ROOT/build/fuzz/fuzz_http
 SEEDS=$ROOT/fuzz/corpus/http
 nseeds=$(ls "$SEEDS" | wc -l)
+mkdir -p "$T_TMP/corpus" "$T_TMP/crash"
 # Every seed first, on its own: they must all pass as they are.
-if "$FUZZ" -runs=0 "$SEEDS" > "$T_TMP/seeds.log" 2>&1; then
+if "$FUZZ" -runs=0 -artifact_prefix="$T_TMP/crash/" "$SEEDS" > "$T_TMP/seeds.log" 2>&1; then
 	pass "the $nseeds seeds run clean"
 else
 	fail "the $nseeds seeds run clean" "$(grep -m 5 -E 'ERROR|property|SUMMARY' "$T_TMP/seeds.log")"
 fi
 
-mkdir -p "$T_TMP/corpus" "$T_TMP/crash"
+rm -f "$T_TMP"/crash/*
 # New inputs go to a scratch corpus; the committed seeds are only read.
 "$FUZZ" -max_total_time="$TIME" -timeout=10 -rss_limit_mb=1024 -print_final_stats=1 \
 	-artifact_prefix="$T_TMP/crash/" "$T_TMP/corpus" "$SEEDS" > "$T_TMP/fuzz.log" 2>&1
