@@ -75,9 +75,9 @@ pair() {
 	peer_for "$t" || return
 	relay_start "$l" "$PEER_ADDR" --stats "$@" || { peer_stop; return; }
 	RL_UP=0 RL_DOWN=0
-	rl_client "$n: 16 MiB each way at once, 3 connections" \
-		--op duplex --up 16M --down 16M --count 3 --conns 3 --seed 11
-	rl_client "$n: echo 8 MiB, 2 connections" --op echo --up 8M --count 2 --conns 2 --seed 12
+	rl_client "$n: 8 MiB each way at once, 3 connections" \
+		--op duplex --up 8M --down 8M --count 3 --conns 3 --seed 11
+	rl_client "$n: echo 4 MiB, 2 connections" --op echo --up 4M --count 2 --conns 2 --seed 12
 	rl_client "$n: 64 connections, 1 B to 1 MiB each way" \
 		--op duplex --sizes 1:1M --count 64 --conns 8 --seed 13
 	peer_all_ok "$n: the server saw all 69 streams whole" 69
