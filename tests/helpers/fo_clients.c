@@ -2,7 +2,7 @@
  * fo_clients.c - many stream clients in one process, for broadcast tests
  * and benchmarks.
  *
- *   fo_clients [-n N] [-x FILE] [-S K] [-r FILE] [-R FILE] ADDR
+ *   fo_clients [-n N] [-x FILE | -t] [-S K] [-r FILE] [-R FILE] ADDR
  *
  *   ADDR     HOST:PORT (IPv4) or unix:PATH
  *   -n N     open N connections (default 1), all before reading any
@@ -11,6 +11,9 @@
  *            is found from its first 64 bytes.  Without -x the bytes are
  *            discarded with splice() (socket -> pipe -> /dev/null), so
  *            the clients cost as little as possible
+ *   -t       discard with recv(MSG_TRUNC) instead (TCP only): the kernel
+ *            frees what arrived without copying it or building pipe
+ *            buffers, the cheapest reader there is
  *   -S K     the first K connections never read (stalled clients); they
  *            are closed once every other client has reached end of file
  *   -r FILE  create FILE once all N are connected (a start signal)
@@ -136,7 +139,7 @@ static void check(struct client *c, const unsigned char *b, size_t n)
 
 static void usage(void)
 {
-	fprintf(stderr, "usage: fo_clients [-n N] [-x FILE] [-S K] [-r FILE] [-R FILE] ADDR\n");
+	fprintf(stderr, "usage: fo_clients [-n N] [-x FILE | -t] [-S K] [-r FILE] [-R FILE] ADDR\n");
 	exit(2);
 }
 
@@ -150,9 +153,11 @@ int main(int argc, char **argv)
 	uint64_t total = 0;
 	double first = 0, last = 0;
 	int opt, ep, sink[2] = { -1, -1 }, devnull;
+	bool trunc = false;
 
-	while ((opt = getopt(argc, argv, "n:x:S:r:R:")) != -1) {
+	while ((opt = getopt(argc, argv, "n:x:S:r:R:t")) != -1) {
 		switch (opt) {
+		case 't': trunc = true; break;
 		case 'n': n = (unsigned)atoi(optarg); break;
 		case 'x': xfile = optarg; break;
 		case 'S': stall = (unsigned)atoi(optarg); break;
@@ -235,6 +240,10 @@ int main(int argc, char **argv)
 					r = read(c->fd, buf, BUF_SIZE);
 					if (r > 0)
 						check(c, buf, (size_t)r);
+				} else if (trunc) {
+					r = recv(c->fd, NULL, 1 << 24, MSG_TRUNC | MSG_DONTWAIT);
+					if (r > 0)
+						c->bytes += (uint64_t)r;
 				} else {
 					r = splice(c->fd, NULL, sink[1], NULL, 1 << 20, SPLICE_F_NONBLOCK);
 					if (r > 0) {

@@ -85,6 +85,7 @@ static struct {
 	int64_t next_stats;
 	int64_t held_since;         /* slow clients hold the stream back since */
 	bool slow_noted;
+	bool stop_requested;        /* SIGINT or SIGTERM */
 	int rc;
 } bc;
 
@@ -217,7 +218,14 @@ static void note_slow(bool held_back)
 static void run_pump(void)
 {
 	struct zcio_fanout_dest info;
-	int64_t r = zcio_fanout_pump(bc.fo, PUMP_BUDGET, &bc.st);
+	int64_t r;
+
+	if (bc.stop_requested) {
+		stop_accepting();
+		finish();
+		return;
+	}
+	r = zcio_fanout_pump(bc.fo, PUMP_BUDGET, &bc.st);
 
 	while (zcio_fanout_removed(bc.fo, &info) == 1)
 		client_removed(&info);
@@ -251,12 +259,17 @@ static void on_pump_task(struct loop *l, struct loop_task *t)
 	run_pump();
 }
 
+/*
+ * Events only ask for a pump, which runs once after the whole batch: one
+ * pump serves every client that became writable, and clients the fan-out
+ * removes are freed outside event dispatch, where no later event of the
+ * same batch can still point at them.
+ */
 static void on_input(struct loop *l, struct loop_watch *w, uint32_t events)
 {
-	(void)l;
 	(void)w;
 	(void)events;
-	run_pump();
+	loop_defer(l, &bc.pump_task);
 }
 
 static void on_client(struct loop *l, struct loop_watch *w, uint32_t events)
@@ -275,7 +288,7 @@ static void on_client(struct loop *l, struct loop_watch *w, uint32_t events)
 	}
 	if (events & (EPOLLERR | EPOLLHUP))
 		client_drop_now(c, "hung up"); /* the others may move again now */
-	run_pump();
+	loop_defer(l, &bc.pump_task);
 }
 
 static bool client_slot(int fd)
@@ -404,8 +417,8 @@ static void on_signal(struct loop *l, struct loop_watch *w, uint32_t events)
 		}
 		log_msg(LOG_INFO, CMD, "%s: stopping, %u clients connected", strsignal((int)si.ssi_signo),
 			bc.nclients);
-		stop_accepting();
-		finish();
+		bc.stop_requested = true;
+		loop_defer(&bc.loop, &bc.pump_task);
 		return;
 	}
 }
