@@ -112,7 +112,7 @@ awk -v n=$N 'BEGIN { for (i = 0; i < n; i++) printf "seq=%08d level=info msg=the
 
 for err in ENOSYS EPERM; do
 	timeout 60 strace -qq -o /dev/null -e trace=vmsplice -e inject=vmsplice:error=$err \
-		"$ZLOGGER" -s -n $N - 2>"$T_TMP/zl.err" | cat >"$T_TMP/got"
+		"$ZLOGGER" -z -s -n $N - 2>"$T_TMP/zl.err" | cat >"$T_TMP/got"
 	same_bytes "vmsplice $err: the ring writes its pipe instead" "$T_TMP/want" "$T_TMP/got"
 	why=$([ $err = ENOSYS ] && echo "syscall not in this kernel" || echo "syscall forbidden")
 	if grep -q "fallback: vmsplice -> copy: $why" "$T_TMP/zl.err" && ! grep -q "^vmsplice:" "$T_TMP/zl.err"; then

@@ -23,6 +23,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <math.h>
 #include <poll.h>
 #include <stdio.h>
@@ -222,12 +223,21 @@ static int copy_from_file(struct cal_ctx *c, int out, uint64_t size, bool zc)
 {
 	struct zcio_opts o = { .flags = ZCIO_F_OFFSET | (zc ? 0 : ZCIO_F_COPY),
 			       .copy_threshold = 1, .in_offset = c->off };
-	int64_t r = zcio_copy(c->file, out, size, &o, NULL);
+	struct zcio_stats st = { 0 };
+	int64_t r = zcio_copy(c->file, out, size, &o, &st);
 
+	if (r != (int64_t)size) {
+		char text[256];
+
+		zcio_stats_format(&st, text, sizeof(text));
+		fprintf(stderr, "zcio: calibrate: zcio_copy at %" PRIu64 ": %" PRId64 " of %" PRIu64
+			" bytes (%s): %s\n", c->off, r, size, zc ? "zero-copy" : "copy", text);
+		return r < 0 ? (int)r : -EIO;
+	}
 	c->off += size;
 	if (c->off + size > FILE_SIZE)
 		c->off = 0;
-	return r == (int64_t)size ? 0 : (r < 0 ? (int)r : -EIO);
+	return 0;
 }
 
 /* file -> pipe */
