@@ -679,7 +679,8 @@ int zcio_threshold_source(char *buf, size_t len);
  * back from the next send.  Sends never block (MSG_DONTWAIT); the socket's
  * own flags are not changed, but SO_ZEROCOPY is set on it.  The socket
  * must not be given MSG_ZEROCOPY sends by anyone else (the kernel numbers
- * them per socket), nor have its error queue read by anyone else.
+ * them per socket), nor have its error queue read by anyone else while
+ * zero-copy sends are in flight (zcio reads it only then).
  *
  * Not thread-safe: one thread at a time per zcsend.  The socket stays the
  * caller's; close it after zcio_zcsend_free().

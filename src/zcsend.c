@@ -232,8 +232,11 @@ int zcio__zc_reap(struct zcio__zc *z)
 {
 	int total = 0;
 
-	/* Drain the queue even when nothing of ours is in flight: anything on
-	 * it keeps POLLERR up, and a level-triggered loop would spin. */
+	/* Nothing of ours in flight, nothing to read: no syscall (copied sends
+	 * complete at once, so small sends cost what send() costs).  Other
+	 * errors on the queue are the caller's (IP_RECVERR, timestamps). */
+	if (!z->info.in_flight)
+		return 0;
 	for (;;) {
 		union {
 			char buf[CMSG_SPACE(sizeof(struct sock_extended_err) +
@@ -275,6 +278,8 @@ int zcio__zc_reap(struct zcio__zc *z)
 				z->off = ZCIO_ZCSEND_OFF_COPIED;
 			}
 		}
+		if (!z->info.in_flight)
+			break; /* all of ours are in: leave the rest queued */
 	}
 	if (total)
 		z->backoff = 0; /* memory came back: try zero-copy again */
