@@ -655,6 +655,7 @@ int zcio_threshold_source(char *buf, size_t len);
  * The rule: every zcio_zcsend_send() that accepts bytes yields exactly one
  * completion of its cookie, which zcio_zcsend_reap() reports in the order of
  * the sends.  Until then the bytes that call accepted must not be written.
+ * Reap regularly: a cookie is kept (a few bytes) until it is reported.
  *
  * Sends that copy (their cookie still completes, in order, at the next
  * reap; the buffer could have been reused at once):

@@ -17,6 +17,7 @@
 #include <sys/wait.h>
 
 #include "testutil.h"
+#include "thresholds.h"
 
 #ifndef MSG_ZEROCOPY
 #define MSG_ZEROCOPY 0x4000000
@@ -211,6 +212,45 @@ static void small_sends_copy_and_complete_in_order(void **state)
 	assert_int_equal(r.info.zc_sends, 0);
 	assert_int_equal(r.st.path_bytes[ZCIO_PATH_COPY], r.total);
 	assert_true(tu_has_reason(&r.st, ZCIO_WHY_SMALL));
+}
+
+/* The memory_socket threshold of the thresholds file decides, when the
+ * caller passes no copy_threshold. */
+static void thresholds_file_sets_the_size_for_zero_copy(void **state)
+{
+	char path[PATH_MAX];
+	struct zcio_zcsend *zs;
+	struct zcio_stats st = { 0 };
+	struct zcio_zcsend_info info;
+	char buf[16384] = { 0 }, sink[16384];
+	int rd, wr, fd;
+
+	(void)state;
+	tu_path(path, sizeof(path), "thresholds");
+	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	assert_true(fd >= 0);
+	assert_int_equal(tu_write_all(fd, "# test\nmemory_socket 8k\n", 25), 0);
+	close(fd);
+	setenv("ZCIO_THRESHOLDS", path, 1);
+	zcio__thresholds_reset();
+	assert_int_equal(zcio_threshold(ZCIO_THR_MEM_SOCKET), 8192);
+	tu_tcp_pair(&rd, &wr);
+	assert_int_equal(zcio_zcsend_new(wr, 0, NULL, &zs), 0);
+	assert_int_equal(zcio_zcsend_send(zs, buf, 4096, 1, &st), 4096);
+	assert_int_equal(tu_read_full(rd, sink, 4096), 4096);
+	assert_int_equal(zcio_zcsend_send(zs, buf, 16384, 2, &st), 16384);
+	assert_int_equal(tu_read_full(rd, sink, 16384), 16384);
+	assert_int_equal(zcio_zcsend_info(zs, &info), 0);
+	assert_int_equal(info.copy_sends, 1);
+	assert_int_equal(info.zc_sends, 1);
+	assert_int_equal(st.path_bytes[ZCIO_PATH_COPY], 4096);
+	assert_int_equal(st.path_bytes[ZCIO_PATH_MSG_ZEROCOPY], 16384);
+	zcio_zcsend_free(zs);
+	close(rd);
+	close(wr);
+	setenv("ZCIO_THRESHOLDS", "", 1);
+	zcio__thresholds_reset();
+	assert_int_equal(zcio_threshold(ZCIO_THR_MEM_SOCKET), 32768);
 }
 
 static void forced_copy(void **state)
@@ -516,6 +556,7 @@ int main(void)
 		cmocka_unit_test(loopback_copied_turns_zero_copy_off),
 		cmocka_unit_test(always_zero_copy_slow_reader_reuses_only_after_completion),
 		cmocka_unit_test(small_sends_copy_and_complete_in_order),
+		cmocka_unit_test(thresholds_file_sets_the_size_for_zero_copy),
 		cmocka_unit_test(forced_copy),
 		cmocka_unit_test(unix_socket_has_no_zero_copy),
 		cmocka_unit_test(control_reuse_before_completion_is_seen_by_reader),
