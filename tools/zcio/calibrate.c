@@ -170,7 +170,9 @@ static void write_thresholds(FILE *f, const struct cal_config *cfg, char values[
 	for (i = 0; i < cal_nroutes; i++) {
 		const struct cal_route *rt = &cal_routes[i];
 
-		if (rt->measured && rt->threshold == ZCIO_THRESHOLD_NEVER)
+		if (rt->measured && rt->unusable)
+			fprintf(f, "# %s: not written: %s\n", rt->key, rt->why);
+		else if (rt->measured && rt->threshold == ZCIO_THRESHOLD_NEVER)
 			fprintf(f, "# %s: %s never beat %s up to %s\n", rt->key, rt->zc_name,
 				rt->copy_name, fmt_size(rt->points[rt->npoints - 1].size, sz, sizeof(sz)));
 		else if (!rt->measured && rt->why[0])
@@ -203,7 +205,7 @@ static int save(const struct cal_config *cfg, const char *output)
 	for (i = 0; i < cal_nroutes; i++) {
 		const struct cal_route *rt = &cal_routes[i];
 
-		if (!rt->measured)
+		if (!rt->measured || rt->unusable)
 			continue;
 		for (k = 0; k < ZCIO_THR_COUNT; k++) {
 			if (strcmp(rt->key, zcio_threshold_name(k)) == 0) {
@@ -282,7 +284,10 @@ static void print_crossovers(const struct cal_config *cfg)
 			else
 				printf(" %7s", "-");
 		}
-		if (rt->measured)
+		if (rt->measured && rt->unusable)
+			printf("  %-9s %s (not written: %s)\n", fmt_size(rt->threshold, sz, sizeof(sz)),
+			       rt->key, rt->why);
+		else if (rt->measured)
 			printf("  %-9s %s\n", fmt_size(rt->threshold, sz, sizeof(sz)), rt->key);
 		else
 			printf("  %-9s %s (not measured: %s)\n", "-", rt->key, rt->why);
@@ -459,8 +464,9 @@ static int write_json(const char *path, const struct cal_config *cfg,
 			fprintf(f, "%" PRIu64, rt->threshold);
 		else
 			fprintf(f, "null");
-		fprintf(f, ", \"why\": ");
-		json_str(f, rt->measured ? "" : rt->why);
+		fprintf(f, ", \"written\": %s, \"why\": ",
+			rt->measured && !rt->unusable ? "true" : "false");
+		json_str(f, rt->measured && !rt->unusable ? "" : rt->why);
 		fprintf(f, ", \"points\": [");
 		for (k = 0; k < rt->npoints; k++) {
 			const struct cal_point *p = &rt->points[k];
@@ -668,7 +674,8 @@ const struct cli_command cli_calibrate = {
 		"network namespaces (scripts/netns-testbed up).  Either way the receiver\n"
 		"is on this host, and Linux copies MSG_ZEROCOPY pages when it queues them\n"
 		"to a local socket: completions say \"copied\", and MSG_ZEROCOPY cannot\n"
-		"win here.  It can on a real network device.\n"
+		"win here.  It can on a real network device.  When every completion was\n"
+		"copied, memory_socket is measured and shown but not written.\n"
 		"\n"
 		"--report adds two measurements.  send-sizes: messages of 64 B to 4 MiB\n"
 		"over one connection per method (write; vmsplice + splice, which has no\n"
@@ -679,7 +686,7 @@ const struct cli_command cli_calibrate = {
 		"TCP_ZEROCOPY_RECEIVE (zcio_zcrecv), receiver CPU per GiB and the share\n"
 		"of bytes mapped.  --json writes all of it as one object: keys tool,\n"
 		"version, kernel, cpus, network, netns, quick, pairs, run_seconds,\n"
-		"crossovers (key, route, zero_copy, copy, measured, threshold, why,\n"
+		"crossovers (key, route, zero_copy, copy, measured, threshold, written, why,\n"
 		"points: size, ok, ratio, zc_ns, copy_ns, zc_cpu_s_per_gib,\n"
 		"copy_cpu_s_per_gib), send_sizes (method, size, touched, ok, mib_s,\n"
 		"sender_cpu_s_per_gib, process_cpu_s_per_gib, zc_sends, completions,\n"

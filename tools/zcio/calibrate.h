@@ -93,7 +93,11 @@ struct cal_route {
 	int (*op)(struct cal_ctx *ctx, uint64_t size, bool zc);
 	/* End a timed run: hand over whatever is buffered.  May be NULL. */
 	int (*finish)(struct cal_ctx *ctx, bool zc);
+	/* After the sizes: a reason why the result must not become a
+	 * threshold (e.g. the kernel copied every zero-copy send), or NULL. */
+	const char *(*verdict)(struct cal_ctx *ctx);
 	bool skip;                   /* left out (--routes) */
+	bool unusable;               /* measured, but verdict() refused it */
 	/* results */
 	int npoints;
 	struct cal_point points[CAL_MAX_SIZES];

@@ -478,6 +478,24 @@ static int ms_finish(struct cal_ctx *c, bool zc)
 	return wait_free(c->snd, c->zs[zc], &ms_count[zc], ms_count[zc].sent);
 }
 
+/* A receiver on this host gets a copy of every MSG_ZEROCOPY page, made on
+ * delivery: then the runs compared a late copy with an early one, not
+ * zero-copy with copying, and say nothing about a real device. */
+static const char *ms_verdict(struct cal_ctx *c)
+{
+	static char why[128];
+	struct zcio_zcsend_info info;
+
+	if (!c->zs[1] || zcio_zcsend_info(c->zs[1], &info) < 0 || !info.completed)
+		return "no MSG_ZEROCOPY completion seen";
+	if (info.completed_copied < info.completed)
+		return NULL;
+	snprintf(why, sizeof(why),
+		 "all %" PRIu64 " completions said COPIED (the receiver is on this host)",
+		 info.completed);
+	return why;
+}
+
 /* io_uring SEND_ZC: the hook for a zero-copy io_uring send path.  zcio has
  * none yet, so this route reports why it is not measured; its thresholds
  * key keeps its built-in value. */
@@ -501,7 +519,7 @@ struct cal_route cal_routes[] = {
 	  .copy_name = "write (ring)", .setup = mf_setup, .op = mf_op, .finish = ring_finish },
 	{ .key = "memory_socket", .label = "memory -> socket", .zc_name = "MSG_ZEROCOPY",
 	  .copy_name = "send", .network = true, .setup = ms_setup, .op = ms_op,
-	  .finish = ms_finish },
+	  .finish = ms_finish, .verdict = ms_verdict },
 	{ .key = "memory_socket_uring", .label = "memory -> socket", .zc_name = "io_uring SEND_ZC",
 	  .copy_name = "send", .network = true, .setup = uring_setup },
 };
@@ -616,6 +634,15 @@ static void measure_route(const struct cal_config *cfg, struct cal_route *rt, bo
 			fprintf(stderr, "zcio: calibrate: %-16s %-22s %8llu B: %s/%s time %.3f\n",
 				rt->label, rt->zc_name, (unsigned long long)pt->size, rt->zc_name,
 				rt->copy_name, pt->ratio);
+	}
+	rt->unusable = false;
+	if (rt->verdict) {
+		const char *why = rt->verdict(&c);
+
+		if (why) {
+			rt->unusable = true;
+			snprintf(rt->why, sizeof(rt->why), "%s", why);
+		}
 	}
 	ctx_release(&c);
 	/* The crossover: from the largest size down, as long as zero-copy
