@@ -43,6 +43,8 @@ struct cal_net {
 	bool netns;
 	char ns_a[64], ns_b[64];    /* sender's and receiver's namespaces */
 	char addr_b[64];            /* receiver's IPv4 address in ns_b */
+	char addr_sink[64];         /* the testbed's sink (x.y.z.3): frames to
+	                               it are dropped past the veth */
 	char error[256];
 };
 
@@ -151,5 +153,15 @@ struct cal_recv_row {
 };
 
 int cal_recv(const struct cal_config *cfg, struct cal_recv_row *rows, int max, bool verbose);
+
+/* udp-egress: datagrams that leave through the device and are dropped on
+ * the far side before any socket (no listener): the one case on a single
+ * host where MSG_ZEROCOPY completions are not COPIED.  Reuses
+ * struct cal_send_row (method "send" or "msg_zerocopy", touched). */
+int cal_udp_egress(const struct cal_config *cfg, struct cal_send_row *rows, int max, bool verbose);
+
+/* Open a UDP socket in the sender's namespace connected to the testbed's
+ * sink (loopback: 127.0.0.1), port `port`.  Returns the fd or -errno. */
+int cal_udp_socket(const struct cal_net *net, int port);
 
 #endif

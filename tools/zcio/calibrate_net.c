@@ -111,6 +111,9 @@ int cal_net_init(struct cal_net *net, const char *spec)
 		return r;
 	}
 	strcpy(net->addr_b, j.addr);
+	/* scripts/netns-testbed's sink: the same /24, host 3. */
+	snprintf(net->addr_sink, sizeof(net->addr_sink), "%.*s.3",
+		 (int)(strrchr(j.addr, '.') - j.addr), j.addr);
 	net->netns = true;
 	return 0;
 }
@@ -194,6 +197,35 @@ int cal_connect(const struct cal_net *net, int mss, int *snd, int *rcv)
 	setsockopt(c.fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	*snd = c.fd;
 	return 0;
+}
+
+static int make_udp(struct ns_job *j)
+{
+	struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons(j->port) };
+	int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+
+	if (s < 0)
+		return -errno;
+	inet_pton(AF_INET, j->addr, &a.sin_addr);
+	if (connect(s, (struct sockaddr *)&a, sizeof(a)) != 0) {
+		int e = -errno;
+
+		close(s);
+		return e;
+	}
+	j->fd = s;
+	return 0;
+}
+
+int cal_udp_socket(const struct cal_net *net, int port)
+{
+	struct ns_job j = { .fn = make_udp, .fd = -1, .port = (uint16_t)port };
+	int r;
+
+	strcpy(j.addr, net->netns ? net->addr_sink : "127.0.0.1");
+	j.ns = net->netns ? net->ns_a : NULL;
+	r = in_ns(&j);
+	return r < 0 ? r : j.fd;
 }
 
 static void *drain_main(void *arg)

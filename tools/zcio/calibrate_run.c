@@ -1051,3 +1051,122 @@ int cal_recv(const struct cal_config *cfg, struct cal_recv_row *rows, int max, b
 	}
 	return n;
 }
+
+/* ---- udp-egress ------------------------------------------------------- */
+
+/*
+ * Connected UDP to a port nobody listens on: the datagrams cross the
+ * device and are dropped on the other side before reaching any socket, so
+ * no local delivery copies them.  (ICMP "port unreachable" may come back
+ * as ECONNREFUSED on a later send: that send is simply retried.)
+ * Datagrams must fit the device's MTU: fragmenting copies, and checksums
+ * must be offloaded for the kernel to send pages as they are.
+ */
+static void udp_row(const struct cal_config *cfg, bool zc, uint64_t size, bool touched,
+		    struct cal_send_row *row)
+{
+	struct zcio_zcsend *zs = NULL;
+	struct zcio_opts copy = { .flags = ZCIO_F_COPY };
+	struct zc_count k = { 0 };
+	uint64_t last[NBUF] = { 0 }, bytes = 0;
+	unsigned char *buf[NBUF] = { NULL };
+	struct cal_clock t0, t1;
+	unsigned n = 0, fill = 0;
+	int s, r, i;
+
+	memset(row, 0, sizeof(*row));
+	row->method = zc ? "msg_zerocopy" : "send";
+	row->size = size;
+	row->touched = touched;
+	s = cal_udp_socket(&cfg->net, 9);
+	if (s < 0) {
+		snprintf(row->note, sizeof(row->note), "udp socket: %s", strerror(-s));
+		return;
+	}
+	r = zcio_zcsend_new(s, zc ? ZCIO_ZCSEND_ALWAYS : 0, zc ? NULL : &copy, &zs);
+	for (i = 0; r == 0 && i < NBUF; i++) {
+		buf[i] = aligned_alloc(4096, (size + 4095) / 4096 * 4096);
+		if (!buf[i])
+			r = -ENOMEM;
+		else
+			memset(buf[i], 'u', size);
+	}
+	cal_clock_now(&t0);
+	t1 = t0;
+	while (r == 0 && (n < MIN_ITERS || t1.wall - t0.wall < cfg->run_seconds)) {
+		unsigned b = touched ? n % NBUF : 0;
+		int64_t w;
+
+		if (touched) {
+			r = wait_free(s, zs, &k, last[b]);
+			if (r < 0)
+				break;
+			memset(buf[b], (int)fill++, size);
+		}
+		w = zcio_zcsend_send(zs, buf[b], size, k.sent, NULL);
+		if (w == -EAGAIN || w == -ECONNREFUSED) {
+			struct pollfd pf = { .fd = s, .events = POLLOUT };
+
+			if (w == -EAGAIN)
+				poll(&pf, 1, 100);
+			r = reap_some(zs, &k);
+			continue;
+		}
+		if (w < 0) {
+			r = (int)w;
+			break;
+		}
+		k.sent++;
+		last[b] = k.sent;
+		bytes += (uint64_t)w;
+		r = reap_some(zs, &k);
+		if (++n % 8 == 0)
+			cal_clock_now(&t1);
+	}
+	if (r == 0)
+		r = wait_free(s, zs, &k, k.sent);
+	cal_clock_now(&t1);
+	if (r == 0 && bytes) {
+		struct zcio_zcsend_info info;
+
+		zcio_zcsend_info(zs, &info);
+		row->ok = true;
+		row->mib_s = (double)bytes / (1 << 20) / (t1.wall - t0.wall);
+		row->sender_cpu = (t1.thread_cpu - t0.thread_cpu) / ((double)bytes / CAL_GIB);
+		row->proc_cpu = (t1.proc_cpu - t0.proc_cpu) / ((double)bytes / CAL_GIB);
+		row->zc_sends = info.zc_sends;
+		row->completions = info.completed;
+		row->copied = info.completed_copied;
+		row->enobufs = info.enobufs;
+	} else {
+		snprintf(row->note, sizeof(row->note), "%s", r ? strerror(-r) : "nothing sent");
+	}
+	zcio_zcsend_free(zs);
+	close(s);
+	for (i = 0; i < NBUF; i++)
+		free(buf[i]);
+}
+
+int cal_udp_egress(const struct cal_config *cfg, struct cal_send_row *rows, int max, bool verbose)
+{
+	/* Up to the largest UDP payload; sizes above the MTU are fragmented,
+	 * which copies (the copied column shows it). */
+	static const uint64_t sizes[] = { 1024, 4096, 8192, 16384, 32768, 65000 };
+	int n = 0, i, t, zc, nsizes = cfg->quick ? 3 : 6;
+
+	for (i = 0; i < nsizes; i++) {
+		for (t = 0; t < 2; t++) {
+			for (zc = 0; zc < 2 && n < max; zc++) {
+				udp_row(cfg, zc, sizes[i], t, &rows[n]);
+				if (verbose && rows[n].ok)
+					fprintf(stderr, "zcio: calibrate: udp %-12s %6llu B %-9s %8.1f MiB/s  sender %.3f s/GiB  copied %llu of %llu\n",
+						rows[n].method, (unsigned long long)sizes[i],
+						t ? "touched" : "untouched", rows[n].mib_s, rows[n].sender_cpu,
+						(unsigned long long)rows[n].copied,
+						(unsigned long long)rows[n].completions);
+				n++;
+			}
+		}
+	}
+	return n;
+}
