@@ -38,7 +38,7 @@ if [ $rc != 0 ]; then
 	fail "netns-testbed up" "exit $rc: $out"
 	done_testing
 fi
-eval "$out" # NS_A NS_B ADDR_A ADDR_B DEV_A DEV_B
+eval "$out" # NS_A NS_B ADDR_A ADDR_B ADDR_SINK DEV_A DEV_B
 pass "netns-testbed up: $NS_A ($ADDR_A) <-> $NS_B ($ADDR_B)"
 
 # The bed is what it says: two namespaces, one address each, no way out.
@@ -143,6 +143,25 @@ if transfer "zcrecv across the veth" --zcrecv -- --method zcsend --always --tota
 	fi
 fi
 transfer "zcrecv of a write() sender" --zcrecv -- --method write --total 8M
+
+# ---- real zero-copy: frames that leave and are dropped past the veth ------
+
+# Every local receiver gets a copy of MSG_ZEROCOPY pages; the testbed's sink
+# (a neighbour whose MAC nobody has) is where frames go out and are not
+# delivered: there the kernel sends the pages themselves.
+if "$TESTBED" exec a timeout 60 "$PEER" udp --count 3000 --msg 4k "$ADDR_SINK" 9 \
+	>"$T_TMP/udp.out" 2>"$T_TMP/udp.err"; then
+	zc=$(key "$T_TMP/udp.out" zc_sends)
+	echo "# udp to the sink: zc sends $zc, completions $(key "$T_TMP/udp.out" completions), copied $(key "$T_TMP/udp.out" copied)"
+	if [ "${zc:-0}" -gt 0 ] && [ "$(key "$T_TMP/udp.out" completions)" = "$zc" ] &&
+		[ "$(key "$T_TMP/udp.out" copied)" = 0 ]; then
+		pass "MSG_ZEROCOPY to the sink: every send completed, none copied"
+	else
+		fail "MSG_ZEROCOPY to the sink: none copied" "$(tr '\n' ' ' <"$T_TMP/udp.out")"
+	fi
+else
+	fail "MSG_ZEROCOPY to the sink" "$(tr '\n' ' ' <"$T_TMP/udp.err") $(tr '\n' ' ' <"$T_TMP/udp.out")"
+fi
 
 # ---- ENOBUFS: optmem_max of 1000 bytes in the sender's namespace ----------
 
