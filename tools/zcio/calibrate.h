@@ -116,6 +116,7 @@ struct cal_config {
 	bool quick;
 	int pairs;                   /* back-to-back pairs per point */
 	double run_seconds;          /* target length of one timed run */
+	double send_seconds;         /* one row of send-sizes, udp-egress, recv */
 	uint64_t sizes[CAL_MAX_SIZES];
 	int nsizes;
 };

@@ -842,7 +842,7 @@ static void send_row(const struct cal_config *cfg, int method, uint64_t size, bo
 		r = zcio_zcsend_new(s.snd, method == 3 ? ZCIO_ZCSEND_ALWAYS : 0, NULL, &s.zs);
 	cal_clock_now(&t0);
 	t1 = t0;
-	while (r == 0 && (n < MIN_ITERS || t1.wall - t0.wall < cfg->run_seconds) && n < 1000000) {
+	while (r == 0 && (n < MIN_ITERS || t1.wall - t0.wall < cfg->send_seconds) && n < 10000000) {
 		r = send_message(&s, method);
 		bytes += size;
 		if (++n % 8 == 0)
@@ -996,7 +996,7 @@ static void recv_row(const struct cal_config *cfg, bool zero_copy, struct cal_re
 		const void *p;
 		int64_t n;
 
-		if (!rs.stop && t1.wall - t0.wall >= 2 * cfg->run_seconds) {
+		if (!rs.stop && t1.wall - t0.wall >= 2 * cfg->send_seconds) {
 			rs.stop = true;
 			cal_clock_now(&t1); /* the measured part ends here */
 			row->mib_s = (double)bytes / (1 << 20) / (t1.wall - t0.wall);
@@ -1093,7 +1093,7 @@ static void udp_row(const struct cal_config *cfg, bool zc, uint64_t size, bool t
 	}
 	cal_clock_now(&t0);
 	t1 = t0;
-	while (r == 0 && (n < MIN_ITERS || t1.wall - t0.wall < cfg->run_seconds)) {
+	while (r == 0 && (n < MIN_ITERS || t1.wall - t0.wall < cfg->send_seconds)) {
 		unsigned b = touched ? n % NBUF : 0;
 		int64_t w;
 
