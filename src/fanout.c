@@ -24,6 +24,14 @@
  *           pipe to be had.  Switching to it moves the intake pipe's bytes
  *           into the ring, so nothing is lost or reordered.
  *
+ * A pipe source goes through the intake too, rather than being tee()d from
+ * directly.  The fan-out must count the bytes it holds, as HAProxy does
+ * (EAGAIN from tee() out of a pipe someone else fills cannot say "empty"
+ * from "no room", and the drop policy must know when the intake is full),
+ * and moving a pipe's buffers into the intake is a reference move, not a
+ * copy, that lets one round of tee()s serve up to the intake's 1 MiB when
+ * the caller's pipe holds only 64 KiB at a time.
+ *
  * Each destination takes its bytes one of three ways (its route):
  *
  *   direct  it is a pipe: tee() into it;
@@ -32,9 +40,14 @@
  *           write() out: terminals, O_APPEND files, datagram sockets, and
  *           fds that refused splice.
  *
- * What a destination holds (its pipe, then its buffer... in order: buffer
- * first, since it was read from the pipe's front) is always delivered
- * before anything it takes next, in either intake mode.
+ * What a destination holds, its buffer first (read from the front of its
+ * pipe), then its pipe, is always delivered before anything it takes
+ * next, in either intake mode.
+ *
+ * Drop policy: a destination at the head whose fd is full holds everyone
+ * back; one that does so at every look for drop_ms is removed (see
+ * drop_laggards()), and zcio_fanout_timeout() makes the caller look again
+ * when that time is up.
  *
  * Wait discipline: a destination is `blocked` once its fd returned EAGAIN
  * and is not tried again until poll() says it is writable (one poll() for

@@ -28,7 +28,7 @@ REP=$T_TMP/report
 # ---- drop --------------------------------------------------------------------------
 # 20 clients, the first two never read; the input comes at 8 MB/s, a live
 # stream the 18 others keep up with.
-if bc_start "$LOG" -v --policy drop --stats; then
+if bc_start "$LOG" -v --policy drop --drop-after 1 --stats; then
 	"$FO_CLIENTS" -n 20 -S 2 -x "$SRC" -R "$REP" "127.0.0.1:$BC_PORT" > "$T_TMP/fc.out" 7>&- &
 	fc=$!
 	bc_wait_joins "$LOG" 20

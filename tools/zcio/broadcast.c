@@ -546,8 +546,8 @@ static int run_broadcast(void)
 	return bc.rc;
 }
 
-enum { OPT_LISTEN, OPT_POLICY, OPT_MAX_CLIENTS, OPT_STATS, OPT_COPY, OPT_PIPE_SIZE, OPT_GRACE,
-       OPT_VERBOSE, OPT_QUIET };
+enum { OPT_LISTEN, OPT_POLICY, OPT_DROP_AFTER, OPT_MAX_CLIENTS, OPT_STATS, OPT_COPY,
+       OPT_PIPE_SIZE, OPT_GRACE, OPT_VERBOSE, OPT_QUIET };
 
 static const struct cli_option broadcast_options[] = {
 	[OPT_LISTEN] = { "-l", "--listen", "ADDR",
@@ -557,6 +557,9 @@ static const struct cli_option broadcast_options[] = {
 			 "what to do with a client that cannot keep up: drop (the default: it is "
 			 "disconnected once a full pipe behind, with a log line, and the others "
 			 "go on) or block (everyone waits for it)" },
+	[OPT_DROP_AFTER] = { NULL, "--drop-after", "SECONDS",
+			     "with --policy drop, how long a client may hold the others back before "
+			     "it is disconnected (default 0.1)" },
 	[OPT_MAX_CLIENTS] = { NULL, "--max-clients", "N",
 			      "at most N clients at once; more are refused with a log line "
 			      "(default 10000)" },
@@ -614,6 +617,15 @@ static int broadcast_main(int argc, char **argv)
 				return cli_usage_error(&cli_broadcast, "invalid policy '%s' (drop or block)",
 						       args.optarg);
 			break;
+		case OPT_DROP_AFTER: {
+			int ms;
+
+			if (parse_seconds(args.optarg, &ms) < 0 || ms > 3600 * 1000)
+				return cli_usage_error(&cli_broadcast, "bad delay: %s", args.optarg);
+			/* 0 means "at once", which the library spells -1. */
+			cfg.opts.timeout_ms = ms > 0 ? ms : -1;
+			break;
+		}
 		case OPT_MAX_CLIENTS:
 			n = strtol(args.optarg, NULL, 10);
 			if (n < 1 || n > 1000000)
@@ -673,10 +685,11 @@ const struct cli_command cli_broadcast = {
 		"tee() and splice() do not work, each byte is read once into memory and\n"
 		"written to every client.\n"
 		"\n"
-		"A client that cannot keep up is disconnected, with a log line, once it\n"
-		"is a full pipe behind (--policy drop, the default), so the others keep\n"
-		"the pace of the input; with --policy block everyone waits for the\n"
-		"slowest, as with tee(1), and a line says who is holding the stream back.\n"
+		"A client that cannot keep up is disconnected, with a log line, once its\n"
+		"pipe is full and it has held the others back for --drop-after (--policy\n"
+		"drop, the default), so the others keep the pace of the input; with\n"
+		"--policy block everyone waits for the slowest, as with tee(1), and a\n"
+		"line says who is holding the stream back.\n"
 		"With no client connected, the input is read and thrown away.\n"
 		"\n"
 		"When standard input ends, no more clients are accepted, every client\n"

@@ -31,7 +31,7 @@
 /* How long connecting to a tcp: or unix: DEST may take. */
 #define CONNECT_TIMEOUT_MS 10000
 
-enum { OPT_APPEND, OPT_POLICY, OPT_COPY, OPT_STATS, OPT_PIPE_SIZE };
+enum { OPT_APPEND, OPT_POLICY, OPT_DROP_AFTER, OPT_COPY, OPT_STATS, OPT_PIPE_SIZE };
 
 static const struct cli_option tee_options[] = {
 	[OPT_APPEND] = { "-a", "--append", NULL, "append to the given files, do not overwrite" },
@@ -39,6 +39,9 @@ static const struct cli_option tee_options[] = {
 			 "what to do with an output that cannot keep up: block (the default: "
 			 "everyone waits for it, like tee(1)) or drop (it is dropped once a "
 			 "full pipe behind, and the exit status is 1)" },
+	[OPT_DROP_AFTER] = { NULL, "--drop-after", "SECONDS",
+			     "with --policy drop, how long an output may hold the others back "
+			     "before it is dropped (default 0.1)" },
 	[OPT_COPY] = { NULL, "--copy", NULL,
 		       "read each byte once into memory and write it to every output: "
 		       "the baseline" },
@@ -181,6 +184,7 @@ static int run_fanout(struct zcio_fanout *fo, struct tee_out *outs, int n,
 			break;
 		}
 		/* The timeout: a --policy drop output's time to catch up. */
+		st->waits++;
 		while (poll(pfd, (nfds_t)k, zcio_fanout_timeout(fo)) < 0 && errno == EINTR)
 			;
 	}
@@ -215,9 +219,19 @@ static int tee_run(int argc, char **argv)
 				return cli_usage_error(&cli_tee, "invalid policy '%s' (block or drop)",
 						       args.optarg);
 			break;
+		case OPT_DROP_AFTER: {
+			char *end;
+			double v = strtod(args.optarg, &end);
+
+			if (end == args.optarg || *end || v < 0 || v > 3600)
+				return cli_usage_error(&cli_tee, "bad delay: %s", args.optarg);
+			/* 0 means "at once", which the library spells -1. */
+			opts.timeout_ms = v > 0 ? (int32_t)(v * 1000 + 0.5) : -1;
+			break;
+		}
 		case OPT_COPY:
 			/* Copying needs no pipe: leave the caller's alone. */
-			opts.flags = ZCIO_F_COPY;
+			opts.flags = (opts.flags & ~ZCIO_F_GROW_PIPE) | ZCIO_F_COPY;
 			break;
 		case OPT_STATS:
 			want_stats = true;
@@ -312,7 +326,7 @@ out:
 
 const struct cli_command cli_tee = {
 	.name = "tee",
-	.synopsis = "[-a] [--policy block|drop] [--copy] [--stats] [DEST]...",
+	.synopsis = "[-a] [--policy block|drop] [--drop-after SECONDS] [--copy] [--stats] [DEST]...",
 	.summary = "copy standard input to standard output and to each DEST, by reference",
 	.description =
 		"Copies standard input to standard output and to each DEST, like tee(1).\n"
@@ -333,8 +347,9 @@ const struct cli_command cli_tee = {
 		"\n"
 		"Outputs that cannot keep up: with --policy block (the default) the\n"
 		"others wait for them, as with tee(1); with --policy drop an output\n"
-		"that falls a full pipe behind is dropped with a message and the\n"
-		"others go on at full speed.\n"
+		"whose pipe is full while it holds the others back, for longer than\n"
+		"--drop-after, is dropped with a message and the others go on at\n"
+		"full speed.\n"
 		"\n"
 		"An output whose reader goes away (a closed pipe) is dropped quietly and\n"
 		"the others carry on, like tee -p; zcio tee never dies of SIGPIPE.  Any\n"
