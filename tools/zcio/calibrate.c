@@ -24,7 +24,7 @@
 
 enum {
 	OPT_NETNS, OPT_QUICK, OPT_REPORT, OPT_JSON, OPT_OUTPUT, OPT_NO_WRITE, OPT_SHOW,
-	OPT_ROUTES, OPT_TIME, OPT_VERBOSE,
+	OPT_ROUTES, OPT_TIME, OPT_REPEAT, OPT_VERBOSE,
 };
 
 static const struct cli_option calibrate_options[] = {
@@ -37,6 +37,7 @@ static const struct cli_option calibrate_options[] = {
 	[OPT_SHOW] = { NULL, "--show", NULL, "print the thresholds in effect and where they come from; measure nothing" },
 	[OPT_ROUTES] = { NULL, "--routes", "LIST", "measure only these keys (comma-separated, e.g. memory_pipe,memory_socket)" },
 	[OPT_TIME] = { NULL, "--time", "SECONDS", "length of one timed run of the crossovers (default 0.04, --quick 0.015); a row of send-sizes, udp-egress or recv lasts 8 times as long" },
+	[OPT_REPEAT] = { NULL, "--repeat", "N", "run every row of send-sizes and udp-egress N times, interleaved, and keep the medians (default 3, --quick 1, at most 9)" },
 	[OPT_VERBOSE] = { "-v", "--verbose", NULL, "print each measurement as it is made, on standard error" },
 	{ NULL, NULL, NULL, NULL },
 };
@@ -492,9 +493,11 @@ static int write_json(const char *path, const struct cal_config *cfg,
 		json_str(f, cfg->net.ns_b);
 		fprintf(f, "]");
 	}
-	fprintf(f, ",\n  \"quick\": %s,\n  \"pairs\": %d,\n  \"run_seconds\": ",
-		cfg->quick ? "true" : "false", cfg->pairs);
+	fprintf(f, ",\n  \"quick\": %s,\n  \"pairs\": %d,\n  \"repeat\": %d,\n  \"run_seconds\": ",
+		cfg->quick ? "true" : "false", cfg->pairs, cfg->repeat);
 	json_num(f, cfg->run_seconds);
+	fprintf(f, ",\n  \"send_seconds\": ");
+	json_num(f, cfg->send_seconds);
 	fprintf(f, ",\n  \"crossovers\": [");
 	for (i = 0; i < cal_nroutes; i++) {
 		const struct cal_route *rt = &cal_routes[i];
@@ -601,6 +604,7 @@ static int calibrate_run(int argc, char **argv)
 	const char *netns = NULL, *json = NULL, *output = NULL, *routes = NULL;
 	bool report = false, no_write = false, want_show = false, verbose = false;
 	double run_time = 0;
+	int repeat = 0;
 	int opt, ns = 0, nr = 0, nu = 0, i, r = CLI_OK;
 
 	memset(&cfg, 0, sizeof(cfg));
@@ -619,6 +623,11 @@ static int calibrate_run(int argc, char **argv)
 			run_time = strtod(args.optarg, NULL);
 			if (!(run_time > 0 && run_time <= 10))
 				return cli_usage_error(&cli_calibrate, "--time wants 0 < SECONDS <= 10");
+			break;
+		case OPT_REPEAT:
+			repeat = atoi(args.optarg);
+			if (repeat < 1 || repeat > 9)
+				return cli_usage_error(&cli_calibrate, "--repeat wants 1 to 9");
 			break;
 		case OPT_VERBOSE: verbose = true; break;
 		}
@@ -649,6 +658,7 @@ static int calibrate_run(int argc, char **argv)
 		cfg.run_seconds = run_time ? run_time : 0.04;
 	}
 	cfg.send_seconds = cfg.run_seconds * 8;
+	cfg.repeat = repeat ? repeat : cfg.quick ? 1 : 3;
 	/* Peers that die mid-run must not kill us: errors are reported. */
 	signal(SIGPIPE, SIG_IGN);
 	for (i = 0; i < cal_nroutes; i++) {
@@ -681,7 +691,7 @@ static int calibrate_run(int argc, char **argv)
 
 const struct cli_command cli_calibrate = {
 	.name = "calibrate",
-	.synopsis = "[-q] [-r] [--netns A:B] [--json FILE] [-o FILE|-n] [--routes LIST] | --show",
+	.synopsis = "[-q] [-r] [--netns A:B] [--json FILE] [-o FILE|-n] [--routes LIST] [--time S] [--repeat N] | --show",
 	.summary = "measure where zero-copy starts to beat copying on this machine",
 	.description =
 		"For each route, transfers of growing size run with zero-copy and with\n"
@@ -726,14 +736,17 @@ const struct cli_command cli_calibrate = {
 		"after all (datagrams must fit the MTU, 9000 on the testbed's veth unless\n"
 		"it was made with --mtu 65535; over loopback they go to a port nobody\n"
 		"listens on, and are copied).\n"
-		"--json writes all of it as one object: keys tool,\n"
-		"version, kernel, cpus, network, netns, quick, pairs, run_seconds,\n"
-		"crossovers (key, route, zero_copy, copy, measured, threshold, written, why,\n"
-		"points: size, ok, ratio, zc_ns, copy_ns, zc_cpu_s_per_gib,\n"
-		"copy_cpu_s_per_gib), send_sizes (method, size, touched, ok, mib_s,\n"
-		"sender_cpu_s_per_gib, process_cpu_s_per_gib, zc_sends, completions,\n"
-		"copied, enobufs, note), udp_egress (the same keys) and recv (method, ok, mib_s,\n"
-		"receiver_cpu_s_per_gib, process_cpu_s_per_gib, mapped_percent, note).\n"
+		"Rows are medians of --repeat interleaved runs.\n"
+		"\n"
+		"--json writes all of it as one object, with the keys: tool, version,\n"
+		"kernel, cpus, network, netns, quick, pairs, repeat, run_seconds,\n"
+		"send_seconds; crossovers (key, route, zero_copy, copy, measured,\n"
+		"threshold, written, why, points: size, ok, ratio, zc_ns, copy_ns,\n"
+		"zc_cpu_s_per_gib, copy_cpu_s_per_gib); send_sizes (method, size,\n"
+		"touched, ok, mib_s, sender_cpu_s_per_gib, process_cpu_s_per_gib,\n"
+		"zc_sends, completions, copied, enobufs, note); udp_egress (the same\n"
+		"keys); recv (method, ok, mib_s, receiver_cpu_s_per_gib,\n"
+		"process_cpu_s_per_gib, mapped_percent, note).\n"
 		"\n"
 		"Run it on an otherwise idle machine: other load makes zero-copy and\n"
 		"copying look alike.",

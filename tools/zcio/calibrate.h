@@ -117,6 +117,7 @@ struct cal_config {
 	int pairs;                   /* back-to-back pairs per point */
 	double run_seconds;          /* target length of one timed run */
 	double send_seconds;         /* one row of send-sizes, udp-egress, recv */
+	int repeat;                  /* runs per row of those, median kept */
 	uint64_t sizes[CAL_MAX_SIZES];
 	int nsizes;
 };

@@ -892,25 +892,68 @@ static void send_row(const struct cal_config *cfg, int method, uint64_t size, bo
 		free(s.buf[i]);
 }
 
+#define MAX_REPEAT 9
+
+/* Fold `reps` runs of one row into rows[0]: medians of the rates and
+ * CPU times, counts of the last run; a row is ok if most runs were. */
+static void fold(struct cal_send_row *runs, int reps, struct cal_send_row *out)
+{
+	double mib[MAX_REPEAT], scpu[MAX_REPEAT], pcpu[MAX_REPEAT];
+	int ok = 0, i;
+
+	for (i = 0; i < reps; i++) {
+		if (!runs[i].ok)
+			continue;
+		mib[ok] = runs[i].mib_s;
+		scpu[ok] = runs[i].sender_cpu;
+		pcpu[ok] = runs[i].proc_cpu;
+		ok++;
+	}
+	*out = runs[reps - 1];
+	if (ok * 2 <= reps) {
+		out->ok = false;
+		for (i = 0; i < reps && !out->note[0]; i++)
+			snprintf(out->note, sizeof(out->note), "%s", runs[i].note);
+		return;
+	}
+	out->ok = true;
+	out->mib_s = median(mib, ok);
+	out->sender_cpu = median(scpu, ok);
+	out->proc_cpu = median(pcpu, ok);
+}
+
 int cal_send_sizes(const struct cal_config *cfg, struct cal_send_row *rows, int max, bool verbose)
 {
 	static const uint64_t full[] = { 64, 256, 1024, 4096, 16384, 65536, 262144, 1 << 20, 4 << 20 };
 	static const uint64_t quick[] = { 64, 65536, 1 << 20 };
+	static struct cal_send_row runs[128][MAX_REPEAT];
 	const uint64_t *sizes = cfg->quick ? quick : full;
-	int nsizes = cfg->quick ? 3 : 9, n = 0, m, i, t;
+	int nsizes = cfg->quick ? 3 : 9, n = 0, m, i, t, rep;
+	int reps = cfg->repeat < 1 ? 1 : cfg->repeat > MAX_REPEAT ? MAX_REPEAT : cfg->repeat;
 
-	for (i = 0; i < nsizes; i++) {
-		for (t = 0; t < 2; t++) {
-			for (m = 0; m < CAL_SEND_METHODS && n < max; m++) {
-				send_row(cfg, m, sizes[i], t == 1, &rows[n]);
-				if (verbose && rows[n].ok)
-					fprintf(stderr, "zcio: calibrate: send %-12s %8llu B %-9s %9.1f MiB/s  sender %.3f s/GiB\n",
-						rows[n].method, (unsigned long long)sizes[i],
-						t ? "touched" : "untouched", rows[n].mib_s, rows[n].sender_cpu);
-				n++;
+	if (max > 128)
+		max = 128;
+	/* Every row once, then every row again...: slow phases of the machine
+	 * spread over all rows instead of spoiling a few. */
+	for (rep = 0; rep < reps; rep++) {
+		n = 0;
+		for (i = 0; i < nsizes; i++) {
+			for (t = 0; t < 2; t++) {
+				for (m = 0; m < CAL_SEND_METHODS && n < max; m++) {
+					struct cal_send_row *r = &runs[n][rep];
+
+					send_row(cfg, m, sizes[i], t == 1, r);
+					if (verbose && r->ok)
+						fprintf(stderr, "zcio: calibrate: send %-12s %8llu B %-9s %9.1f MiB/s  sender %.3f s/GiB\n",
+							r->method, (unsigned long long)sizes[i],
+							t ? "touched" : "untouched", r->mib_s, r->sender_cpu);
+					n++;
+				}
 			}
 		}
 	}
+	for (i = 0; i < n; i++)
+		fold(runs[i], reps, &rows[i]);
 	return n;
 }
 
@@ -1152,21 +1195,32 @@ int cal_udp_egress(const struct cal_config *cfg, struct cal_send_row *rows, int 
 	/* Up to the largest UDP payload; sizes above the MTU are fragmented,
 	 * which copies (the copied column shows it). */
 	static const uint64_t sizes[] = { 1024, 4096, 8192, 16384, 32768, 65000 };
-	int n = 0, i, t, zc, nsizes = cfg->quick ? 3 : 6;
+	static struct cal_send_row runs[32][MAX_REPEAT];
+	int n = 0, i, t, zc, rep, nsizes = cfg->quick ? 3 : 6;
+	int reps = cfg->repeat < 1 ? 1 : cfg->repeat > MAX_REPEAT ? MAX_REPEAT : cfg->repeat;
 
-	for (i = 0; i < nsizes; i++) {
-		for (t = 0; t < 2; t++) {
-			for (zc = 0; zc < 2 && n < max; zc++) {
-				udp_row(cfg, zc, sizes[i], t, &rows[n]);
-				if (verbose && rows[n].ok)
-					fprintf(stderr, "zcio: calibrate: udp %-12s %6llu B %-9s %8.1f MiB/s  sender %.3f s/GiB  copied %llu of %llu\n",
-						rows[n].method, (unsigned long long)sizes[i],
-						t ? "touched" : "untouched", rows[n].mib_s, rows[n].sender_cpu,
-						(unsigned long long)rows[n].copied,
-						(unsigned long long)rows[n].completions);
-				n++;
+	if (max > 32)
+		max = 32;
+	for (rep = 0; rep < reps; rep++) {
+		n = 0;
+		for (i = 0; i < nsizes; i++) {
+			for (t = 0; t < 2; t++) {
+				for (zc = 0; zc < 2 && n < max; zc++) {
+					struct cal_send_row *r = &runs[n][rep];
+
+					udp_row(cfg, zc, sizes[i], t, r);
+					if (verbose && r->ok)
+						fprintf(stderr, "zcio: calibrate: udp %-12s %6llu B %-9s %8.1f MiB/s  sender %.3f s/GiB  copied %llu of %llu\n",
+							r->method, (unsigned long long)sizes[i],
+							t ? "touched" : "untouched", r->mib_s, r->sender_cpu,
+							(unsigned long long)r->copied,
+							(unsigned long long)r->completions);
+					n++;
+				}
 			}
 		}
 	}
+	for (i = 0; i < n; i++)
+		fold(runs[i], reps, &rows[i]);
 	return n;
 }
