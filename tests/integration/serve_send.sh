@@ -99,6 +99,37 @@ for mode in pipe sendfile; do
 	rm -f "$W/grow.bin" "$W/trunc.bin"
 done
 
+# A small body leaves with its header in one writev(); a large one by
+# sendfile() or splice(), never through write() (strace counts them).
+if need_inject "one writev per small response (strace)"; then
+	SV_BIN_SAVE=$SV_BIN
+	SV_BIN=$T_TMP/zcio-traced
+	printf '#!/bin/sh\nexec strace -f -qq -o "%s" -e trace=write,writev,sendto,sendmsg,sendfile,splice "%s" "$@"\n' \
+		"$T_TMP/trace" "$ZCIO" > "$SV_BIN"
+	chmod +x "$SV_BIN"
+	for mode in sendfile pipe; do
+		if sv_start --workers 1 --quiet --send=$mode "$W"; then
+			curl -s -o "$T_TMP/a1" "$SV_URL/k7.bin" -o "$T_TMP/a2" "$SV_URL/k7.bin" -o "$T_TMP/a3" "$SV_URL/m9.bin"
+			sv_stop "traced, --send=$mode"
+			small=$(grep -c 'writev(.*HTTP/1.1 200 OK.*iov_len=7168}\], 2)' "$T_TMP/trace")
+			# Bodies never go through write(); its messages on
+			# stderr do, and headers of large bodies, and the
+			# wake-ups of the event loops (8 bytes to an eventfd).
+			other=$(grep -E '^[0-9]+ +(write|sendto|sendmsg)\(' "$T_TMP/trace" | grep -v '(2, "zcio: ' |
+				grep -v 'HTTP/1.1 200 OK' | grep -vc '"\\1\\0\\0\\0\\0\\0\\0\\0", 8)')
+			big=$(grep -cE "^[0-9]+ +$mode\(" "$T_TMP/trace")
+			[ $mode = pipe ] && big=$(grep -cE '^[0-9]+ +splice\(' "$T_TMP/trace")
+			if [ "$small" = 2 ] && [ "$other" = 0 ] && [ "$big" -ge 2 ] && cmp -s "$T_TMP/a2" "$W/k7.bin" &&
+				cmp -s "$T_TMP/a3" "$W/m9.bin"; then
+				pass "--send=$mode: 7 KiB bodies in one writev (header + body), 9 MiB by $([ $mode = pipe ] && echo splice || echo sendfile)"
+			else
+				fail "--send=$mode: one writev per small body" "$small writev, $other other writes, $big large-body calls: $(grep -vE 'epoll|resumed' "$T_TMP/trace" | head -c 600)"
+			fi
+		fi
+	done
+	SV_BIN=$SV_BIN_SAVE
+fi
+
 sv_start --workers 1 --pipe-size 64k "$W" || done_testing
 curl -s -o "$T_TMP/got" "$SV_URL/m9.bin" -o "$T_TMP/got2" "$SV_URL/k100.bin"
 if cmp -s "$T_TMP/got" "$W/m9.bin" && cmp -s "$T_TMP/got2" "$W/k100.bin"; then

@@ -366,20 +366,19 @@ static void conn_new(struct serve_worker *w, int fd, const struct sockaddr_stora
 	conn_run(c);
 }
 
-/* At the connection limit: close the connection idle the longest. */
-static bool evict_one(struct serve_worker *w)
+/*
+ * At the connection limit, the connection a new client may replace: one
+ * already answered and closing, else the one idle the longest between
+ * requests, else the one that has been sending its head the longest.
+ * Never one that is being answered.  NULL: none.
+ */
+static struct serve_conn *evictable(struct serve_worker *w)
 {
-	struct serve_conn *c = w->lists[CL_IDLE].head;
-
-	if (!c)
-		c = w->lists[CL_HEADER].head;
-	if (!c)
-		c = w->lists[CL_LINGER].head;
-	if (!c)
-		return false;
-	atomic_fetch_add_explicit(&w->counters.evicted, 1, memory_order_relaxed);
-	conn_close(c);
-	return true;
+	if (w->lists[CL_LINGER].head)
+		return w->lists[CL_LINGER].head;
+	if (w->lists[CL_IDLE].head)
+		return w->lists[CL_IDLE].head;
+	return w->lists[CL_HEADER].head;
 }
 
 static void accept_some(struct serve_worker *w)
@@ -391,14 +390,19 @@ static void accept_some(struct serve_worker *w)
 
 		if (!w->accepting)
 			return;
-		if (w->nconns >= w->max_conns && !evict_one(w)) {
-			/* Everyone is busy: new clients wait in the backlog
-			 * until a connection ends. */
+		if (w->nconns >= w->max_conns && !evictable(w)) {
+			/* Everyone is being answered: new clients wait in the
+			 * backlog until a connection ends. */
 			accept_pause(w);
 			return;
 		}
 		fd = accept4(w->listen.fd, (struct sockaddr *)&sa, &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
 		if (fd >= 0) {
+			/* Evict only for a client really there. */
+			if (w->nconns >= w->max_conns) {
+				atomic_fetch_add_explicit(&w->counters.evicted, 1, memory_order_relaxed);
+				conn_close(evictable(w));
+			}
 			conn_new(w, fd, &sa);
 			continue;
 		}
