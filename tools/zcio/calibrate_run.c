@@ -222,9 +222,14 @@ static int buffers(struct cal_ctx *c, size_t size, int n)
 static int copy_from_file(struct cal_ctx *c, int out, uint64_t size, bool zc)
 {
 	struct zcio_opts o = { .flags = ZCIO_F_OFFSET | (zc ? 0 : ZCIO_F_COPY),
-			       .copy_threshold = 1, .in_offset = c->off };
+			       .copy_threshold = 1 };
 	struct zcio_stats st = { 0 };
-	int64_t r = zcio_copy(c->file, out, size, &o, &st);
+	int64_t r;
+
+	if (c->off + size > FILE_SIZE)
+		c->off = 0; /* the offset of a smaller size may leave too little */
+	o.in_offset = c->off;
+	r = zcio_copy(c->file, out, size, &o, &st);
 
 	if (r != (int64_t)size) {
 		char text[256];
@@ -235,8 +240,6 @@ static int copy_from_file(struct cal_ctx *c, int out, uint64_t size, bool zc)
 		return r < 0 ? (int)r : -EIO;
 	}
 	c->off += size;
-	if (c->off + size > FILE_SIZE)
-		c->off = 0;
 	return 0;
 }
 
