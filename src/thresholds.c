@@ -6,12 +6,13 @@
  * The library reads it once per process, on the first lookup, under a
  * mutex; afterwards a lookup is one atomic load and an array read.
  *
- * The built-in values below are what `zcio calibrate --report` measured on
- * the reference machine (2 cores, Linux 6.18, see the README).  Where the
- * measurement could not show a gain (MSG_ZEROCOPY to a receiver on the same
- * host is always copied by the kernel), the value follows the kernel's own
- * guidance instead, and the run-time checks (COPIED completions) keep a
- * wrong guess cheap.
+ * The built-in values below come from `zcio calibrate` on the reference
+ * machine (2 vCPUs in a VM, Linux 6.18, TCP across a veth between two
+ * network namespaces, scripts/netns-testbed; the commands and tables are in
+ * the README).  Where that machine could not measure a route (MSG_ZEROCOPY
+ * to a receiver on the same host is always copied by the kernel), the value
+ * says why below; the run-time checks (COPIED completions turn zero-copy
+ * off) keep a wrong guess cheap.
  */
 #include "thresholds.h"
 
@@ -42,20 +43,32 @@ static const char *const names[ZCIO_THR_COUNT] = {
 };
 
 static const uint64_t builtin[ZCIO_THR_COUNT] = {
+	/* zcio_copy()'s default: the header's ZCIO_DEFAULT_THRESHOLD.  The
+	 * calibrated "copy" (largest of the next three) was 256 KiB there, but
+	 * one value for every route would copy file -> pipe transfers that
+	 * splice does faster from 1 KiB on. */
 	[ZCIO_THR_COPY] = ZCIO_DEFAULT_THRESHOLD,
-	[ZCIO_THR_FILE_PIPE] = 16u * 1024,
-	[ZCIO_THR_FILE_SOCKET] = 16u * 1024,
-	[ZCIO_THR_SOCKET_SOCKET] = 16u * 1024,
-	/* vmsplice() takes a pipe slot per page piece: below a page the
-	 * reader's copy costs what write()'s would, and slots run out. */
+	/* splice() beat read/write from 1 KiB (0.85 at 1 KiB, 0.17 at 1 MiB);
+	 * 4 KiB keeps a margin for the noise of a shared machine. */
+	[ZCIO_THR_FILE_PIPE] = 4u * 1024,
+	/* sendfile() lost up to 16 KiB (1.08-1.12), tied at 64 KiB, won from
+	 * 256 KiB (0.50) across the veth; over loopback it never won. */
+	[ZCIO_THR_FILE_SOCKET] = 256u * 1024,
+	/* splice through a pipe won from 256 KiB (0.83-0.96), in two runs. */
+	[ZCIO_THR_SOCKET_SOCKET] = 256u * 1024,
+	/* vmsplice() tied below 16 KiB (0.96-1.07) and won from there (0.61-
+	 * 0.82).  Below a page it also wastes a pipe slot per piece. */
 	[ZCIO_THR_MEM_PIPE] = 16u * 1024,
 	/* Splicing into a file copies into the page cache anyway: vmsplice()
-	 * only adds page pinning to the write(). */
+	 * only adds page pinning to the write (1.09-1.63 at every size). */
 	[ZCIO_THR_MEM_FILE] = ZCIO_THRESHOLD_NEVER,
-	/* Documentation/networking/msg_zerocopy.rst: "generally only effective
-	 * at writes over around 10 KB". */
-	[ZCIO_THR_MEM_SOCKET] = 32u * 1024,
-	/* The liburing wiki puts SEND_ZC's break-even near 3,000 bytes. */
+	/* Every local receiver gets a copy, so TCP could not tell.  UDP to the
+	 * testbed's sink (frames leave, nothing copies) cost 25-40% more CPU
+	 * than send() at every size up to 64 KB on that VM; the kernel's
+	 * documentation reports gains from about 10 KB on hardware. */
+	[ZCIO_THR_MEM_SOCKET] = 64u * 1024,
+	/* Not measured (no io_uring SEND_ZC path yet); the liburing wiki puts
+	 * its break-even near 3,000 bytes. */
 	[ZCIO_THR_MEM_SOCKET_URING] = 4u * 1024,
 };
 

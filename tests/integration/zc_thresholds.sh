@@ -27,7 +27,7 @@ else
 	fail "ZCIO_THRESHOLDS empty: no file read" "$(head -n 1 <<<"$out")"
 fi
 out=$(ZCIO_THRESHOLDS=$T_TMP/missing "$ZCIO" calibrate --show)
-shown "a missing file: built-in values" "$out" memory_socket 32k
+shown "a missing file: built-in values" "$out" memory_socket 64k
 
 mkdir -p "$T_TMP/home/.config/zcio"
 printf 'memory_pipe 48k\n' >"$T_TMP/home/.config/zcio/thresholds"
@@ -53,8 +53,8 @@ shown "M suffix" "$out" file_pipe 2M
 shown "never" "$out" memory_socket never
 shown "plain bytes" "$out" memory_pipe 123
 shown "G suffix" "$out" memory_file 1024M
-shown "a bad value keeps the built-in one" "$out" socket_socket 16k
-shown "a missing key keeps the built-in one" "$out" file_socket 16k
+shown "a bad value keeps the built-in one" "$out" socket_socket 256k
+shown "a missing key keeps the built-in one" "$out" file_socket 256k
 if grep -qx "source: $T_TMP/thr" <<<"$out"; then pass "source names the file"
 else fail "source names the file" "$(head -n 1 <<<"$out")"; fi
 

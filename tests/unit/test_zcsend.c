@@ -250,7 +250,7 @@ static void thresholds_file_sets_the_size_for_zero_copy(void **state)
 	close(wr);
 	setenv("ZCIO_THRESHOLDS", "", 1);
 	zcio__thresholds_reset();
-	assert_int_equal(zcio_threshold(ZCIO_THR_MEM_SOCKET), 32768);
+	assert_int_equal(zcio_threshold(ZCIO_THR_MEM_SOCKET), 65536);
 }
 
 static void forced_copy(void **state)
