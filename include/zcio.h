@@ -603,7 +603,10 @@ void zcio_fanout_free(struct zcio_fanout *fanout);
  * older library).  A value is a byte count, optionally with a suffix k, M
  * or G (powers of 1024), or "never" (copying won at every size).  Keys are
  * the names zcio_threshold_name() gives.  A key missing from the file, or
- * a value that does not parse, keeps its built-in value.
+ * a value that does not parse, keeps its built-in value.  zcio_copy() uses
+ * one value for every route, "copy"; the per-route file_pipe, file_socket
+ * and socket_socket are measured and reported (calibrate sets "copy" to
+ * the largest of them).
  */
 enum zcio_threshold_key {
 	ZCIO_THR_COPY = 0,         /* "copy": the default of
