@@ -240,13 +240,13 @@ const char *worker_date(struct serve_worker *w);
 /* ---- responses (serve_resp.c) -------------------------------------------- */
 
 /*
- * Answer the request whose head (head_len bytes at base) the parser has
- * just accepted, or whose parsing failed with -status (err < 0).  Queues
+ * Answer the request whose head the parser has just accepted (its bytes
+ * at base; r's spans refer to them), or, with resp_error, a head that
+ * failed to parse with status (the bytes received so far at base).  Queues
  * the response on c, sets c->close_after when the connection must end
  * after it, and c->discard for a request body to skip.
  */
-void resp_request(struct serve_conn *c, const char *base, const struct http_request *r,
-		  uint32_t head_len);
+void resp_request(struct serve_conn *c, const char *base, const struct http_request *r);
 void resp_error(struct serve_conn *c, int status, const char *base, size_t avail);
 
 /* Worker threads (serve_conn.c). */

@@ -528,7 +528,7 @@ static bool do_read(struct serve_conn *c)
 	if (c->in_len > c->in_head) {
 		r = http_parse(&c->parser, c->in + c->in_head, c->in_len - c->in_head);
 		if (r > 0) {
-			resp_request(c, c->in + c->in_head, &c->parser.req, (uint32_t)r);
+			resp_request(c, c->in + c->in_head, &c->parser.req);
 			c->served = true;
 			c->in_head += (uint32_t)r;
 			skip_body(c);

@@ -469,8 +469,7 @@ static void serve_path(struct req *q, const char *path, bool want_dir)
 	files_put(fc, f);
 }
 
-void resp_request(struct serve_conn *c, const char *base, const struct http_request *r,
-		  uint32_t head_len)
+void resp_request(struct serve_conn *c, const char *base, const struct http_request *r)
 {
 	struct req q = {
 		.c = c, .base = base, .r = r,
@@ -481,7 +480,6 @@ void resp_request(struct serve_conn *c, const char *base, const struct http_requ
 	bool want_dir = false;
 	int n;
 
-	(void)head_len;
 	if (r->version == 11)
 		q.keep = !(r->flags & HTTP_CONN_CLOSE);
 	else
