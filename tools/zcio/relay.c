@@ -7,9 +7,12 @@
  * A direction's half-close is forwarded with shutdown(SHUT_WR) only when its
  * link reports EOF, which it does only once its pipe is empty: a server that
  * writes and closes at once never loses its last bytes (HAProxy #2505).
- * An error or reset on either side closes both.
+ * An error or reset on either side closes both; when it is the server that
+ * went (an early answer, then a reset), what it sent before reaches the
+ * client first, and its reset after that.
  */
 #include <errno.h>
+#include <linux/sockios.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <pthread.h>
@@ -19,6 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/ioctl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/un.h>
@@ -64,6 +68,9 @@ struct relay_conn {
 	int64_t last_active, connect_deadline;
 	bool connecting, closed;
 	bool up_eof, down_eof;          /* shutdown(SHUT_WR) forwarded */
+	bool srv_gone;                  /* the server closed or reset: client bytes dropped,
+					   its own still delivered */
+	bool srv_reset;                 /* ...with a reset, passed on after its bytes */
 	uint64_t up_bytes, down_bytes;
 	char peer[64];
 };
@@ -214,6 +221,69 @@ static bool pump_one(struct relay_conn *c, struct zcio_link *l, int dst, bool *e
 	return false;
 }
 
+/*
+ * Did a link fail because the server went away (closed or reset), rather
+ * than the client?  A TCP socket that took a reset is in TCP_CLOSE.  A
+ * unix socket: only writing to it fails with EPIPE, and once its peer has
+ * gone and its queue is read, a peek finds the end.
+ */
+static bool server_gone(const struct relay_conn *c, int err)
+{
+	struct tcp_info ti;
+	socklen_t len = sizeof(ti);
+	char b;
+
+	if (cfg.target.family == AF_UNIX)
+		return err == -EPIPE || recv(c->sw.fd, &b, 1, MSG_PEEK | MSG_DONTWAIT) == 0;
+	return getsockopt(c->sw.fd, IPPROTO_TCP, TCP_INFO, &ti, &len) == 0 &&
+	       ti.tcpi_state == TCP_CLOSE;
+}
+
+/*
+ * Has the client got everything sent to it (or gone)?  A reset, or a
+ * close() while the client's own bytes sit unread, throws away what its
+ * socket here still holds unacknowledged.  Unix sockets: yes, their bytes
+ * are in the client's queue once written.
+ */
+static bool client_has_all(const struct relay_conn *c)
+{
+	struct tcp_info ti;
+	socklen_t len = sizeof(ti);
+	int n = 0;
+
+	if (cfg.listen.family == AF_UNIX)
+		return true;
+	if (getsockopt(c->cw.fd, IPPROTO_TCP, TCP_INFO, &ti, &len) == 0 &&
+	    ti.tcpi_state == TCP_CLOSE)
+		return true;
+	return ioctl(c->cw.fd, SIOCOUTQ, &n) != 0 || n == 0;
+}
+
+/* Read and drop what the client sends once the server reads no more.
+ * Returns true when it ran out of budget. */
+static bool drain_client(struct relay_conn *c, int *err)
+{
+	char sink[16384];
+	uint64_t n = 0;
+
+	while (n < PUMP_BUDGET) {
+		ssize_t r = read(c->cw.fd, sink, sizeof(sink));
+
+		if (r > 0) {
+			n += (uint64_t)r;
+			continue;
+		}
+		if (r == 0)
+			c->up_eof = true;
+		else if (errno == EINTR)
+			continue;
+		else if (errno != EAGAIN)
+			*err = -errno;
+		return false;
+	}
+	return true;
+}
+
 static void conn_pump(struct relay_conn *c)
 {
 	struct relay_worker *w = c->w;
@@ -222,19 +292,44 @@ static void conn_pump(struct relay_conn *c)
 
 	if (c->closed || c->connecting)
 		return;
-	if (!c->up_eof)
+	if (!c->up_eof && !c->srv_gone) {
 		again |= pump_one(c, c->up, c->sw.fd, &c->up_eof, &c->up_bytes,
 				  &w->counters.up_bytes, &err);
-	if (!err && !c->down_eof)
+		if (err && server_gone(c, err)) {
+			/* The server closed without reading everything (an
+			 * early answer, an HTTP 413): what it sent before is
+			 * still in its socket here and must reach the client,
+			 * as it would without a relay.  From now on the
+			 * client's bytes are dropped, so that a client still
+			 * sending is not blocked from reading the answer. */
+			c->srv_gone = true;
+			err = 0;
+		}
+	}
+	if (!err && c->srv_gone && !c->up_eof)
+		again |= drain_client(c, &err);
+	if (!err && !c->down_eof) {
 		again |= pump_one(c, c->down, c->cw.fd, &c->down_eof, &c->down_bytes,
 				  &w->counters.down_bytes, &err);
+		if (err && (c->srv_gone || server_gone(c, err))) {
+			/* The server's reset, read behind its last bytes: the
+			 * end of its stream.  Passed on now, it would discard
+			 * what the kernel still holds for the client; it goes
+			 * once the client has everything (below).  (Had the
+			 * client gone as well, reading it says so.) */
+			c->srv_gone = c->srv_reset = true;
+			shutdown(c->cw.fd, SHUT_WR);
+			c->down_eof = true;
+			err = 0;
+		}
+	}
 	publish(w);
 	if (err) {
 		conn_close(c, "forwarding", err);
 		return;
 	}
-	if (c->up_eof && c->down_eof) {
-		conn_close(c, "done", 0);
+	if (c->down_eof && (c->srv_gone ? client_has_all(c) : c->up_eof)) {
+		conn_close(c, "done", c->srv_reset ? -ECONNRESET : 0);
 		return;
 	}
 	if (again)
@@ -262,6 +357,13 @@ static void conn_check_reset(struct relay_conn *c, int fd, struct zcio_link *fro
 		return;
 	if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &len) != 0 || !soerr)
 		return;
+	if (fd == c->sw.fd) {
+		/* The server's bytes before its reset still go to the
+		 * client first (conn_pump). */
+		c->srv_gone = c->srv_reset = true;
+		conn_pump(c);
+		return;
+	}
 	/* A reset received after the peer's FIN (CLOSE_WAIT) reads as EPIPE. */
 	conn_close(c, "reset", soerr == EPIPE ? -ECONNRESET : -soerr);
 }
@@ -464,6 +566,10 @@ static void on_tick(struct loop *l)
 			conn_close(c, "connect", -ETIMEDOUT);
 		} else if (cfg.idle_timeout_ms && now - c->last_active >= cfg.idle_timeout_ms) {
 			conn_close(c, "idle timeout", 0);
+		} else if (c->srv_gone && c->down_eof) {
+			/* Waiting for the client to have the whole answer:
+			 * acknowledgements raise no event. */
+			conn_pump(c);
 		}
 	}
 }
