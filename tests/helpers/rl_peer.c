@@ -29,6 +29,11 @@
  *   blackhole    never read again; close when the client goes
  *   quiet        read UP bytes to the client's end, then say nothing and
  *                wait for the client to go (a reset)
+ *   early        send DOWN bytes without reading, while the client is still
+ *                sending (an early answer, an HTTP 413), and close() once
+ *                the peer's kernel has them all (TCP: nothing left in
+ *                SIOCOUTQ): the close is a reset, and the client must still
+ *                get every byte
  *
  * Streams are windows of a fixed pseudo-random sequence whose period is a
  * prime (1048573), at an offset drawn from the seed: every byte depends on
@@ -80,6 +85,7 @@
 #include <limits.h>
 #include <netdb.h>
 #include <netinet/in.h>
+#include <linux/sockios.h>
 #include <netinet/tcp.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -106,9 +112,10 @@
 #define MAX_EVENTS 512
 
 enum op { OP_ECHO, OP_DUPLEX, OP_ANSWER, OP_SERVERFIRST, OP_SOURCE, OP_SINK, OP_BLACKHOLE,
-	  OP_QUIET, OP_COUNT };
+	  OP_QUIET, OP_EARLY, OP_COUNT };
 static const char *const op_names[OP_COUNT] = {
 	"echo", "duplex", "answer", "serverfirst", "source", "sink", "blackhole", "quiet",
+	"early",
 };
 
 static unsigned char *pat; /* PAT_PERIOD + CHUNK bytes */
@@ -310,6 +317,8 @@ struct sconn {
 	bool v_ready;
 	unsigned char *ebuf;            /* echo */
 	size_t e_len, e_off;
+	struct sconn *ack_next;         /* early: waiting for the ACKs */
+	bool acking;
 };
 
 static struct {
@@ -321,6 +330,8 @@ static struct {
 	FILE *log;
 	uint64_t accepted, open, peak, ok, fail;
 	bool status_dirty;
+	bool tcp;
+	struct sconn *acking;           /* early answers not yet acknowledged */
 } srv = { .backlog = 4096, .corrupt_at = -1 };
 
 static volatile sig_atomic_t srv_quit;
@@ -444,7 +455,7 @@ static bool srv_read(int ep, struct sconn *c)
 			want = HDR_LEN - c->hdr_got;
 		else if (c->op == OP_ECHO)
 			want = c->e_len ? 0 : CHUNK;
-		else if (c->op == OP_BLACKHOLE)
+		else if (c->op == OP_BLACKHOLE || c->op == OP_EARLY)
 			want = 0;
 		if (!want || c->rd_eof)
 			return true;
@@ -541,6 +552,7 @@ static bool srv_write(int ep, struct sconn *c)
 			break;
 		case OP_SERVERFIRST:
 		case OP_SOURCE:
+		case OP_EARLY:
 			if (c->sent < c->down_n)
 				p = srv_next_chunk(c, &n);
 			break;
@@ -613,6 +625,18 @@ static bool srv_write(int ep, struct sconn *c)
 			return false;
 		}
 		break;
+	case OP_EARLY:
+		if (c->sent == c->down_n && !c->acking) {
+			/* close() only once every byte is out of our socket:
+			 * with the client's bytes unread, close() resets the
+			 * connection and drops what it still holds. */
+			c->acking = true;
+			c->ack_next = srv.acking;
+			srv.acking = c;
+			set_events(ep, c->fd, &c->events, 0, c);
+			return false;
+		}
+		break;
 	case OP_SINK:
 		if (c->rd_eof) {
 			bool ok = srv_up_ok(c);
@@ -634,14 +658,15 @@ static void srv_update(int ep, struct sconn *c)
 		set_events(ep, c->fd, &c->events, EPOLLRDHUP, c);
 		return;
 	}
-	if (!c->rd_eof && (c->op != OP_ECHO || c->e_len == 0))
+	if (!c->rd_eof && (c->op != OP_ECHO || c->e_len == 0) && c->op != OP_EARLY)
 		want |= EPOLLIN;
 	switch (c->op) {
 	case OP_ECHO: has_out = c->e_off < c->e_len; break;
 	case OP_DUPLEX: has_out = c->sent < c->down_n || c->rd_eof; break;
 	case OP_ANSWER: has_out = c->rd_eof; break;
 	case OP_SERVERFIRST:
-	case OP_SOURCE: has_out = c->sent < c->down_n; break;
+	case OP_SOURCE:
+	case OP_EARLY: has_out = c->sent < c->down_n; break;
 	}
 	if (has_out && !c->shut)
 		want |= EPOLLOUT;
@@ -650,6 +675,8 @@ static void srv_update(int ep, struct sconn *c)
 
 static void srv_event(int ep, struct sconn *c, uint32_t ev)
 {
+	if (c->acking)
+		return; /* ended from the main loop */
 	if (c->op == OP_QUIET && c->rd_eof && (ev & (EPOLLERR | EPOLLHUP))) {
 		int err = 0;
 		socklen_t len = sizeof(err);
@@ -732,6 +759,7 @@ static int server_main(int argc, char **argv)
 	if (!srv.log)
 		die("%s: %s", srv.log_path, strerror(errno));
 	family = parse_addr(addr, &ss, &slen);
+	srv.tcp = family != AF_UNIX;
 	lfd = socket(family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (lfd < 0)
 		die("socket: %s", strerror(errno));
@@ -765,8 +793,21 @@ static int server_main(int argc, char **argv)
 	ev = (struct epoll_event){ .events = EPOLLIN, .data.ptr = NULL };
 	epoll_ctl(ep, EPOLL_CTL_ADD, lfd, &ev);
 	while (!srv_quit) {
-		int n = epoll_wait(ep, evs, MAX_EVENTS, 50);
+		int n = epoll_wait(ep, evs, MAX_EVENTS, srv.acking ? 1 : 50);
 		int64_t now;
+		struct sconn **pp = &srv.acking;
+
+		while (*pp) {
+			struct sconn *c = *pp;
+			int outq = 0;
+
+			if (srv.tcp && ioctl(c->fd, SIOCOUTQ, &outq) == 0 && outq > 0) {
+				pp = &c->ack_next;
+				continue;
+			}
+			*pp = c->ack_next;
+			srv_end(ep, c, true, "answered early and closed");
+		}
 
 		if (n < 0 && errno != EINTR)
 			die("epoll_wait: %s", strerror(errno));
@@ -971,7 +1012,7 @@ static struct cconn *cli_start(int ep, uint64_t idx)
 	if (cli.sizes) {
 		uint64_t s = draw_size(idx);
 
-		if (cli.op == OP_SOURCE || cli.op == OP_SERVERFIRST)
+		if (cli.op == OP_SOURCE || cli.op == OP_SERVERFIRST || cli.op == OP_EARLY)
 			c->down_n = s;
 		if (cli.op == OP_ECHO || cli.op == OP_SINK || cli.op == OP_ANSWER ||
 		    cli.op == OP_DUPLEX)
@@ -1041,7 +1082,8 @@ static uint64_t cli_down_total(const struct cconn *c)
 	case OP_DUPLEX:
 	case OP_ANSWER: return c->down_n + VERDICT_LEN;
 	case OP_SERVERFIRST:
-	case OP_SOURCE: return c->down_n;
+	case OP_SOURCE:
+	case OP_EARLY: return c->down_n;
 	default: return 0;
 	}
 }
@@ -1156,6 +1198,12 @@ static bool cli_read(int ep, struct cconn *c, uint64_t *budget)
 				cli_finish(ep, c, true, NULL);
 				return false;
 			}
+			if (cli.op == OP_EARLY && errno == ECONNRESET) {
+				/* The server's reset, after its answer. */
+				c->rd_eof = true;
+				cli_eof(ep, c);
+				return !c->done;
+			}
 			cli_finish(ep, c, false, "read: %s", strerror(errno));
 			return false;
 		}
@@ -1220,6 +1268,11 @@ static bool cli_write(int ep, struct cconn *c)
 		if (w < 0) {
 			if (errno == EAGAIN || errno == EINTR)
 				return true;
+			if (cli.op == OP_EARLY && (errno == EPIPE || errno == ECONNRESET)) {
+				/* The server has gone: stop sending, read on. */
+				c->shut = true;
+				return true;
+			}
 			if (cli.expect == EXPECT_CLOSE && c->rx == 0) {
 				cli_finish(ep, c, true, NULL);
 				return false;
@@ -1268,7 +1321,7 @@ static void cli_maybe_done(int ep, struct cconn *c)
 {
 	if (c->done || !c->rd_eof)
 		return;
-	if (cli.op == OP_SOURCE || cli.op == OP_SINK || c->shut)
+	if (cli.op == OP_SOURCE || cli.op == OP_SINK || cli.op == OP_EARLY || c->shut)
 		cli_finish(ep, c, true, NULL);
 }
 
@@ -1313,7 +1366,7 @@ static void cli_event(int ep, struct cconn *c, uint32_t ev, uint64_t *budget)
 		return;
 	if (!cli_write(ep, c))
 		return;
-	if ((ev & EPOLLERR) && !c->done) {
+	if ((ev & EPOLLERR) && !c->done && cli.op != OP_EARLY) {
 		int err = 0;
 		socklen_t len = sizeof(err);
 

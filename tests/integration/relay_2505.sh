@@ -6,7 +6,8 @@
 # 10,000 connections, 16 at a time, of sizes drawn log-uniformly from
 # 1 byte to 8 MiB (the first two exactly 1 and 8 MiB), spliced and again
 # with --copy.  The client keeps its own sending half open: the relay must
-# pass the server's close on regardless.
+# pass the server's close on regardless.  Then the same with the client
+# still sending when the server answers and closes (a reset).
 . "$(dirname "$0")/../lib.sh"
 . "$ROOT/tests/helpers/lib-extra.sh"
 . "$ROOT/tests/helpers/rl_lib.sh"
@@ -48,5 +49,43 @@ run() {
 
 run "relay tcp4 -> tcp4" tcp4 tcp4 2505
 run "relay tcp4 -> tcp4 --copy" tcp4 tcp4 2506 --copy
+
+# ---- an early answer -----------------------------------------------------
+
+# The server answers while the client is still sending and closes without
+# reading (an HTTP 413): its close is a reset.  Once the answer has reached
+# the relay's socket (the server waits for the acknowledgements), the relay
+# must still deliver all of it before passing the reset on, as the kernel
+# does for a direct connection.
+E=${RELAY_EARLY_COUNT:-1000}
+EARLY=(--op early --up 2M --sizes 1:1M --count "$E" --conns 8 --timeout 60)
+
+peer_start 127.0.0.1:0
+if "$RL_PEER" client "$PEER_ADDR" "${EARLY[@]}" --seed 1 > "$T_TMP/direct.out" 2>&1; then
+	pass "early answer, no relay: the client gets every byte ($E connections)"
+else
+	fail "early answer, no relay: the client gets every byte" "$(head -n 3 "$T_TMP/direct.out")"
+fi
+peer_stop
+
+# early NAME TARGET [relay options]
+early() {
+	local n=$1 t=$2
+	shift 2
+	case $t in
+	tcp4) peer_start 127.0.0.1:0 ;;
+	unix) rl_dir; peer_start "unix:$RL_DIR/peer.sock" ;;
+	esac || return
+	relay_start tcp4 "$PEER_ADDR" "$@" || { peer_stop; return; }
+	rl_client "$n: $E early answers, then resets: every byte arrives" "${EARLY[@]}" --seed 7
+	peer_all_ok "$n: the server answered $E times" "$E"
+	relay_settled "$n"
+	relay_stop "$n"
+	peer_stop
+}
+
+early "early answer, relay tcp4 -> tcp4" tcp4
+early "early answer, relay tcp4 -> tcp4 --copy" tcp4 --copy
+early "early answer, relay tcp4 -> unix" unix
 
 done_testing
