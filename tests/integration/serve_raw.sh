@@ -177,6 +177,10 @@ if [ -z "$bad" ] && ! grep -q rest "$ERR"; then
 else
 	fail "60 pipelined requests in one write" "wrong bodies:$bad; $(tail -n 2 "$ERR" | tr '\n' ' ')"
 fi
+want=$(for i in $(seq 60); do case $((i % 3)) in 0) echo "a.bin 1000" ;; 1) echo "b.bin 5000" ;; *) echo "c.bin 307200" ;; esac; done)
+sleep 0.3
+got=$(sed -n 's|.*"GET /\([abc]\.bin\) HTTP/1\.1" 200 \([0-9]*\)$|\1 \2|p' "$SV_OUT" | tail -n 60)
+sv_expect "access log: the 60 pipelined answers in order, with their sizes" "$want" "$got"
 printf 'GET /a.bin HTTP/1.1\r\nHost: a\r\n\r\n' | raw "a request one byte per packet" 200 open --chunk 1
 printf 'GET /a.bin HTTP/1.1\nHost: a\n\n' | raw "lines ended by LF alone" 200 open
 printf '\r\n\r\nGET /a.bin HTTP/1.1\r\nHost: a\r\n\r\n' | raw "empty lines before the request line" 200 open

@@ -180,6 +180,16 @@ struct out_item {
 
 #define OUT_ITEMS 32
 
+/* The access-log line of a queued answer, written once its last byte is
+ * out (or the connection ends), with the body bytes really sent. */
+struct out_log {
+	uint64_t end;                /* out_total when the answer is all out */
+	uint64_t bytes;              /* its body */
+	uint32_t line_off;           /* request line in the connection's logbuf */
+	uint16_t line_len;
+	uint16_t status;
+};
+
 enum conn_state { C_READ, C_BODY, C_SEND, C_LINGER };
 
 struct serve_conn {
@@ -207,6 +217,11 @@ struct serve_conn {
 	uint32_t hdr_len, hdr_cap;
 	struct out_item out[OUT_ITEMS];
 	unsigned out_first, out_n;
+	uint64_t out_total, out_done;     /* bytes queued and written, this batch */
+	struct out_log logs[OUT_ITEMS];   /* one answer takes one item at least */
+	unsigned nlogs;
+	char *logbuf;
+	uint32_t logbuf_len, logbuf_cap;
 
 	struct zcio_link *link;           /* a large body in flight */
 	struct serve_file *link_file;
@@ -231,7 +246,8 @@ void conn_out_ref(struct serve_conn *c, const char *p, size_t len, struct serve_
 int conn_start_link(struct serve_conn *c, const char *hdr, size_t hdr_len, struct serve_file *f,
 		    uint64_t off, uint64_t len, int status, const char *line, size_t line_len);
 
-/* Count a response and write its access-log line (bytes: of the body). */
+/* Count a response and log it (bytes: its body).  An answer still in the
+ * output queue is logged once it has left, with what was really sent. */
 void conn_log(struct serve_conn *c, int status, const char *line, size_t line_len, uint64_t bytes);
 
 /* The Date header value for now, cached per second. */

@@ -124,11 +124,68 @@ const char *worker_date(struct serve_worker *w)
 void conn_log(struct serve_conn *c, int status, const char *line, size_t line_len, uint64_t bytes)
 {
 	struct serve_counters *k = &c->w->counters;
+	struct out_log *lg;
 
 	atomic_fetch_add_explicit(&k->requests, 1, memory_order_relaxed);
 	atomic_fetch_add_explicit(&k->status[status / 100 % 6], 1, memory_order_relaxed);
-	if (serve_cfg.log_fd >= 0)
+	if (serve_cfg.log_fd < 0)
+		return;
+	if (line_len > 400)
+		line_len = 400; /* all the log keeps of it */
+	if (c->out_first == c->out_n || c->nlogs == OUT_ITEMS) {
 		alog_request(&c->w->log, c->peer, line, line_len, status, bytes);
+		return;
+	}
+	if (c->logbuf_len + line_len > c->logbuf_cap) {
+		uint32_t cap = c->logbuf_cap ? c->logbuf_cap : 512;
+		char *p;
+
+		while (cap < c->logbuf_len + line_len)
+			cap *= 2;
+		p = realloc(c->logbuf, cap);
+		if (!p) {
+			alog_request(&c->w->log, c->peer, line, line_len, status, bytes);
+			return;
+		}
+		c->logbuf = p;
+		c->logbuf_cap = cap;
+	}
+	if (line_len)
+		memcpy(c->logbuf + c->logbuf_len, line, line_len);
+	lg = &c->logs[c->nlogs++];
+	*lg = (struct out_log){
+		.end = c->out_total, .bytes = bytes, .line_off = c->logbuf_len,
+		.line_len = (uint16_t)line_len, .status = (uint16_t)status,
+	};
+	c->logbuf_len += (uint32_t)line_len;
+}
+
+/* Log the queued answers that are out, or all of them when the connection
+ * ends (an answer cut short counts the body bytes that did leave). */
+static void logs_flush(struct serve_conn *c, bool all)
+{
+	unsigned i;
+
+	for (i = 0; i < c->nlogs; i++) {
+		struct out_log *lg = &c->logs[i];
+		uint64_t bytes = lg->bytes, missing;
+
+		if (lg->end > c->out_done) {
+			if (!all)
+				break;
+			missing = lg->end - c->out_done;
+			bytes = missing >= bytes ? 0 : bytes - missing;
+		}
+		alog_request(&c->w->log, c->peer, c->logbuf + lg->line_off, lg->line_len, lg->status,
+			     bytes);
+	}
+	if (i == c->nlogs) {
+		c->nlogs = 0;
+		c->logbuf_len = 0;
+	} else if (i) {
+		memmove(c->logs, c->logs + i, (c->nlogs - i) * sizeof(c->logs[0]));
+		c->nlogs -= i;
+	}
 }
 
 /* ---- the output queue ------------------------------------------------------ */
@@ -160,6 +217,7 @@ void conn_out_hdr(struct serve_conn *c, size_t len)
 	uint32_t off = c->hdr_len;
 
 	c->hdr_len += (uint32_t)len;
+	c->out_total += len;
 	if (!len)
 		return;
 	/* Headers of pipelined answers with nothing between them: one item. */
@@ -174,6 +232,7 @@ void conn_out_ref(struct serve_conn *c, const char *p, size_t len, struct serve_
 {
 	if (f)
 		f->refs++;
+	c->out_total += len;
 	c->out[c->out_n++] = (struct out_item){ .ptr = p, .len = len, .ref = f, .owned = owned };
 }
 
@@ -186,9 +245,11 @@ static void item_release(struct serve_conn *c, struct out_item *it)
 
 static void out_clear(struct serve_conn *c)
 {
+	logs_flush(c, true);
 	for (unsigned i = c->out_first; i < c->out_n; i++)
 		item_release(c, &c->out[i]);
 	c->out_first = c->out_n = 0;
+	c->out_total = c->out_done = 0;
 	c->hdr_len = 0;
 }
 
@@ -275,15 +336,16 @@ static void conn_close(struct serve_conn *c)
 	if (c->closed)
 		return;
 	c->closed = true;
+	out_clear(c); /* its answers come before the large body's */
 	if (c->link)
 		link_end(c);
-	out_clear(c);
 	list_set(c, CL_NONE, 0);
 	loop_cancel(&w->loop, &c->task);
 	close(c->watch.fd); /* also leaves the epoll set: the fd is ours alone */
 	free(c->in);
 	free(c->hdr);
-	c->in = c->hdr = NULL;
+	free(c->logbuf);
+	c->in = c->hdr = c->logbuf = NULL;
 	w->nconns--;
 	atomic_fetch_sub_explicit(&w->counters.active, 1, memory_order_relaxed);
 	loop_free_later(&w->loop, &c->free_task);
@@ -627,6 +689,7 @@ static bool send_queue(struct serve_conn *c)
 			return false;
 		}
 		atomic_fetch_add_explicit(&k->bytes, (unsigned long long)done, memory_order_relaxed);
+		c->out_done += (uint64_t)done;
 		while (done > 0) {
 			struct out_item *it = &c->out[c->out_first];
 			size_t m = (size_t)done < it->len ? (size_t)done : it->len;
@@ -642,10 +705,13 @@ static bool send_queue(struct serve_conn *c)
 				c->out_first++;
 			}
 		}
+		if (c->nlogs)
+			logs_flush(c, false);
 		if (c->out_first < c->out_n)
 			touch_send(c);
 	}
 	c->out_first = c->out_n = 0;
+	c->out_total = c->out_done = 0;
 	c->hdr_len = 0;
 	atomic_fetch_add_explicit(&k->small, 1, memory_order_relaxed);
 	return true;
