@@ -24,6 +24,41 @@
 #define DEFAULT_RUNS 5
 #define DEFAULT_SIZE (2ull << 30)
 #define DEFAULT_FILES 5000
+#define DEFAULT_STREAM (4ull << 30)
+#define DEFAULT_DURATION 10.0
+#define MAX_CHOSEN 64
+
+/* Names that stand for several scenarios. */
+static const struct {
+	const char *name;
+	const char *members[5];
+} groups[] = {
+	{ "relay", { "relay-stream", "relay-many", "relay-idle", NULL } },
+	{ "serve", { "serve-1k", "serve-64k", "serve-1m", "serve-64m", NULL } },
+	{ "tee", { "tee-1", "tee-2", "tee-4", "tee-8", NULL } },
+};
+
+/* Scenarios that read the big --size file. */
+static bool needs_big_file(const char *name)
+{
+	return !strcmp(name, "cat-pipe") || !strcmp(name, "cp") ||
+	       !strcmp(name, "file-socket") || !strcmp(name, "socket-file");
+}
+
+/* Find a bench tool built beside zcio: build/zcio -> build/bench/NAME;
+ * build/asan/zcio -> build/asan/../bench/NAME.  "" when missing. */
+static void find_beside(const char *zcio, const char *name, char *out, size_t len)
+{
+	static const char *const where[] = { "/bench/", "/../bench/" };
+	const char *slash = strrchr(zcio, '/');
+
+	for (size_t i = 0; i < sizeof(where) / sizeof(where[0]); i++) {
+		snprintf(out, len, "%.*s%s%s", (int)(slash - zcio), zcio, where[i], name);
+		if (access(out, X_OK) == 0)
+			return;
+	}
+	out[0] = '\0';
+}
 
 static const struct cli_option bench_options[] = {
 	{ NULL, "--runs", "N", "Timed runs per tool and case (default 5); medians are over them." },
@@ -33,6 +68,9 @@ static const struct cli_option bench_options[] = {
 	{ NULL, "--dir", "DIR", "Make the scratch directory in DIR (default $TMPDIR, else /var/tmp)." },
 	{ NULL, "--keep", NULL, "Keep the scratch directory and its files afterwards." },
 	{ NULL, "--no-strace", NULL, "Do not trace the verification runs' syscalls with strace." },
+	{ NULL, "--stream-size", "BYTES", "Bytes of the relay-stream and tee streams (default 4G, or --size when given)." },
+	{ NULL, "--duration", "SECONDS", "Length of each fixed-time run: wrk, request/reply (default 10)." },
+	{ NULL, "--netns", "A:B", "send-sizes and recv: measure across these network namespaces (scripts/netns-testbed up)." },
 	{ NULL, NULL, NULL, NULL },
 };
 
@@ -40,8 +78,8 @@ static int bench_main(int argc, char **argv);
 
 const struct cli_command cli_bench = {
 	.name = "bench",
-	.synopsis = "[--runs N] [--size BYTES] [--json FILE] [--dir DIR] [SCENARIO...]",
-	.summary = "measure zcio against cat, cp, dd, pv, socat on this machine",
+	.synopsis = "[--runs N] [--size BYTES] [--duration S] [--json FILE] [--dir DIR] [SCENARIO...]",
+	.summary = "measure zcio against cat, cp, socat, haproxy, nginx, tee on this machine",
 	.description =
 		"Runs each SCENARIO (default: all) with zcio and its peers side by\n"
 		"side, interleaving their runs (A B C A B C ...) so that drift on the\n"
@@ -62,6 +100,19 @@ const struct cli_command cli_bench = {
 		"               /dev/null and a file; peer cat\n"
 		"  threshold    in-process zcio_copy with and without zero-copy from\n"
 		"               1 KiB to 1 MiB: where zero-copy starts to win\n"
+		"  relay-stream one 4 GiB stream through zcio relay; peers socat -b\n"
+		"               65536, haproxy with and without splice, --copy, and\n"
+		"               no relay at all (the limit)\n"
+		"  relay-many   256 streams of 16 MiB at once, and 64 connections of\n"
+		"               1 KiB requests for 64 KiB replies (req/s, p50, p99)\n"
+		"  relay-idle   5,000 idle connections: the relay's RSS and pipes\n"
+		"  serve-1k serve-64k serve-1m serve-64m (or serve: all four)\n"
+		"               wrk -t2 -c64 against zcio serve, nginx, lighttpd\n"
+		"  tee-1 tee-2 tee-4 tee-8 (or tee: all four)\n"
+		"               a 4 GiB stream into N outputs; peers tee, --copy\n"
+		"  broadcast    one stream to 100 loopback clients; peer --copy\n"
+		"  send-sizes recv   zcio calibrate --report, folded into the results\n"
+		"(relay: relay-stream relay-many relay-idle.)\n"
 		"\n"
 		"Test files go in a fresh scratch directory, removed afterwards.\n"
 		"Exit status 1 means some run failed or gave wrong output; missed\n"
@@ -70,6 +121,7 @@ const struct cli_command cli_bench = {
 	.examples =
 		"zcio bench\n"
 		"zcio bench cat-pipe cp --runs 3 --size 256M\n"
+		"zcio bench relay-stream serve-64k tee-4 --runs 3 --duration 5\n"
 		"zcio bench --json results.json threshold",
 	.run = bench_main,
 };
@@ -146,7 +198,7 @@ static int scratch_make(struct bench_config *cfg, bool big)
 		return -errno;
 	}
 	/* The source and one output at a time, the small files, slack. */
-	need = (big ? 2 * cfg->size : 0) + (uint64_t)cfg->files * 16384 + (64u << 20);
+	need = (big ? 2 * cfg->size : 0) + (uint64_t)cfg->files * 16384 + (200u << 20);
 	if (statvfs(cfg->dir, &sv) == 0 && (uint64_t)sv.f_bavail * sv.f_frsize < need) {
 		char a[32], b[32];
 
@@ -169,18 +221,22 @@ static int bench_main(int argc, char **argv)
 		{ "dir", required_argument, NULL, 'd' },
 		{ "keep", no_argument, NULL, 'k' },
 		{ "no-strace", no_argument, NULL, 'S' },
+		{ "stream-size", required_argument, NULL, 'Z' },
+		{ "duration", required_argument, NULL, 'D' },
+		{ "netns", required_argument, NULL, 'N' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct bench_config cfg = {
 		.runs = DEFAULT_RUNS, .size = DEFAULT_SIZE, .files = DEFAULT_FILES,
+		.duration = DEFAULT_DURATION,
 	};
-	const struct bench_scenario *chosen[16];
+	const struct bench_scenario *chosen[MAX_CHOSEN];
 	unsigned nchosen = 0;
-	bool no_strace = false, big = false, failed = false;
+	bool no_strace = false, big = false, failed = false, size_set = false;
 	struct sigaction sa = { .sa_handler = on_stop };
 	struct utsname un;
-	char sz[32];
+	char sz[32], sz2[32];
 	ssize_t n;
 	int opt, r = 0;
 
@@ -198,6 +254,30 @@ static int bench_main(int argc, char **argv)
 				cli_error("bench", "--size: not a size: %s", optarg);
 				return CLI_USAGE;
 			}
+			size_set = true;
+			break;
+		case 'Z':
+			if (cli_parse_size(optarg, &cfg.stream_size) < 0 || cfg.stream_size == 0) {
+				cli_error("bench", "--stream-size: not a size: %s", optarg);
+				return CLI_USAGE;
+			}
+			break;
+		case 'D': {
+			char *end;
+
+			cfg.duration = strtod(optarg, &end);
+			if (end == optarg || *end || !(cfg.duration >= 0.5 && cfg.duration <= 3600)) {
+				cli_error("bench", "--duration: not 0.5 to 3600 seconds: %s", optarg);
+				return CLI_USAGE;
+			}
+			break;
+		}
+		case 'N':
+			if (!strchr(optarg, ':')) {
+				cli_error("bench", "--netns: want A:B, got %s", optarg);
+				return CLI_USAGE;
+			}
+			cfg.netns = optarg;
 			break;
 		case 'f':
 			if (parse_count(optarg, 100000, &cfg.files) < 0) {
@@ -227,27 +307,40 @@ static int bench_main(int argc, char **argv)
 	}
 	for (int i = optind; i < argc; i++) {
 		const struct bench_scenario *s = scenario_find(argv[i]);
+		bool grouped = false;
 
 		if (!strcmp(argv[i], "all")) {
-			for (unsigned k = 0; k < bench_nscenarios && nchosen < 16; k++)
+			for (unsigned k = 0; k < bench_nscenarios && nchosen < MAX_CHOSEN; k++)
 				chosen[nchosen++] = &bench_scenarios[k];
 			continue;
 		}
+		for (size_t g = 0; g < sizeof(groups) / sizeof(groups[0]); g++) {
+			if (strcmp(groups[g].name, argv[i]))
+				continue;
+			grouped = true;
+			for (unsigned k = 0; groups[g].members[k] && nchosen < MAX_CHOSEN; k++)
+				chosen[nchosen++] = scenario_find(groups[g].members[k]);
+		}
+		if (grouped)
+			continue;
 		if (!s) {
 			cli_error("bench", "no scenario %s; there are:", argv[i]);
 			for (unsigned k = 0; k < bench_nscenarios; k++)
 				fprintf(stderr, "  %-12s %s\n", bench_scenarios[k].name,
 					bench_scenarios[k].summary);
+			fprintf(stderr, "  (relay, serve and tee name their groups; all: everything)\n");
 			return CLI_USAGE;
 		}
-		if (nchosen < 16)
+		if (nchosen < MAX_CHOSEN)
 			chosen[nchosen++] = s;
 	}
 	if (!nchosen)
 		for (unsigned k = 0; k < bench_nscenarios; k++)
 			chosen[nchosen++] = &bench_scenarios[k];
 	for (unsigned i = 0; i < nchosen; i++)
-		big = big || (strcmp(chosen[i]->name, "small") && strcmp(chosen[i]->name, "threshold"));
+		big = big || needs_big_file(chosen[i]->name);
+	if (!cfg.stream_size)
+		cfg.stream_size = size_set ? cfg.size : DEFAULT_STREAM;
 
 	/* The tool under test is this very binary. */
 	n = readlink("/proc/self/exe", cfg.zcio, sizeof(cfg.zcio) - 1);
@@ -256,20 +349,8 @@ static int bench_main(int argc, char **argv)
 		return CLI_ERROR;
 	}
 	cfg.zcio[n] = '\0';
-	{
-		/* build/zcio -> build/bench/splice-loop; build/asan/zcio ->
-		 * build/asan/../bench/splice-loop. */
-		static const char *const where[] = { "/bench/splice-loop", "/../bench/splice-loop" };
-		char *slash = strrchr(cfg.zcio, '/');
-
-		for (size_t i = 0; i < sizeof(where) / sizeof(where[0]); i++) {
-			snprintf(cfg.splice_loop, sizeof(cfg.splice_loop), "%.*s%s",
-				 (int)(slash - cfg.zcio), cfg.zcio, where[i]);
-			if (access(cfg.splice_loop, X_OK) == 0)
-				break;
-			cfg.splice_loop[0] = '\0';
-		}
-	}
+	find_beside(cfg.zcio, "splice-loop", cfg.splice_loop, sizeof(cfg.splice_loop));
+	find_beside(cfg.zcio, "loadgen", cfg.loadgen, sizeof(cfg.loadgen));
 	if (!no_strace)
 		find_strace(&cfg);
 
@@ -287,9 +368,11 @@ static int bench_main(int argc, char **argv)
 	if (cfg.load_start > 0.5)
 		fprintf(stderr, "zcio: bench: warning: load average is %.2f: other work "
 			"on this machine will blur the results\n", cfg.load_start);
-	printf("zcio bench: Linux %s, %ld cores; big file %s, %u runs per tool, scratch %s\n",
+	printf("zcio bench: Linux %s, %ld cores; big file %s, streams %s, %u runs per tool, "
+	       "%g s fixed-time runs, load %.2f, scratch %s\n",
 	       un.release, sysconf(_SC_NPROCESSORS_ONLN), cli_format_size(cfg.size, sz, sizeof(sz)),
-	       cfg.runs, cfg.dir);
+	       cli_format_size(cfg.stream_size, sz2, sizeof(sz2)), cfg.runs, cfg.duration,
+	       cfg.load_start, cfg.dir);
 	fflush(stdout);
 
 	for (unsigned i = 0; i < nchosen && !bench_stop; i++) {

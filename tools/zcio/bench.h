@@ -9,6 +9,12 @@
  *   bench_data.c       test data: generation, hashing, page-cache residency
  *   bench_report.c     the comparison table and the JSON file
  *   bench_threshold.c  the in-process copy-threshold scenario
+ *   bench_svc.c        servers under test: start, readiness, CPU, memory,
+ *                      pipes held, stop; the stream pattern
+ *   bench_relay.c      relay-stream, relay-many, relay-idle
+ *   bench_http.c       serve-1k .. serve-64m (wrk against HTTP servers)
+ *   bench_tee.c        tee-N and broadcast
+ *   bench_calib.c      send-sizes and recv, from `zcio calibrate --report`
  *
  * Every timed command runs in a child process (the harness's own helpers
  * too, forked), so the CPU time of each run is the wait4() rusage of all
@@ -26,8 +32,8 @@
 #define BENCH_GIB (1024.0 * 1024.0 * 1024.0)
 #define BENCH_MAX_TOOLS 12
 #define BENCH_MAX_PATHS 12
-#define BENCH_MAX_SYSCALLS 24
-#define BENCH_MAX_TARGETS 6
+#define BENCH_MAX_SYSCALLS 80
+#define BENCH_MAX_TARGETS 10
 
 /* ---- data: hashing and files (bench_data.c) ---- */
 
@@ -71,6 +77,8 @@ struct bench_proc {
 	void *arg;
 	struct bench_shared *shared; /* for fn; must be MAP_SHARED memory */
 	int fd[3];                  /* becomes stdin, stdout, stderr */
+	const char *in_path;        /* or opened as stdin in the child, blocking
+	                               (a FIFO: it waits for its writer) */
 	const char *cwd;            /* chdir here first, or NULL */
 	/* filled by bench_procs_run */
 	pid_t pid;
@@ -97,6 +105,7 @@ const char *bench_proc_status(const struct bench_proc *p, char *buf, size_t len)
 /* Forked helpers: fd 0 -> count (and hash); sendfile a file to fd 1. */
 struct bench_reader_arg {
 	bool hash;
+	bool pattern;          /* compare with bench_pattern, cyclically */
 };
 int bench_reader(void *arg, struct bench_shared *sh);
 int bench_sender(void *arg, struct bench_shared *sh); /* arg: path */
@@ -141,6 +150,11 @@ struct bench_run {
 	double cpu_total;
 	int64_t bytes;         /* bytes proven moved (-1: nothing proves it) */
 	uint64_t zc_bytes;     /* zero-copy bytes the tool reported */
+	/* service cases only (NaN when not measured) */
+	uint64_t requests;     /* request/response cases */
+	double rps, p50_us, p99_us;
+	double rss, pss, rss_start; /* bytes: the server's tree, loaded and at start */
+	double pipes, fds;     /* pipe fds and all fds of the server's tree */
 };
 
 struct bench_count {
@@ -150,8 +164,10 @@ struct bench_count {
 
 struct bench_target {
 	const char *tool, *peer;
-	const char *metric;    /* "throughput", "cpu" or "time" */
-	double want;           /* ratio tool/peer must be >= (throughput) or <= */
+	const char *metric;    /* ratios: "throughput", "cpu", "time", "tool_cpu",
+	                          "rps", "p99"; absolute (peer NULL): "rss_mib",
+	                          "pipes" */
+	double want;           /* ratio tool/peer (or value) must be >= or <= */
 	double got;            /* NaN when unknown */
 	int met;               /* 1 met, 0 missed, -1 unknown */
 };
@@ -179,7 +195,26 @@ struct bench_tool {
 	char fallbacks[256];   /* zcio's fallback lines, ';'-joined */
 	uint64_t zcio_syscalls; /* zcio's own count of data-moving syscalls */
 	double med_seconds, bps, cpu_per_gib, cpu_role_per_gib[BENCH_ROLES];
+	/* service cases: argv is the server's, with @PORT@ (where it listens),
+	 * @TARGET@ (the backend's port), @CONF@ (conf, written per run),
+	 * @DIR@ and @WWW@ replaced at each run */
+	const char *conf;      /* config file template, or NULL */
+	bool direct;           /* no server: the clients reach the backend (limit) */
+	double rps, p50_us, p99_us, rss, pss, rss_start, pipes, fds; /* medians */
 };
+
+enum bench_kind {
+	BENCH_KIND_STREAM,    /* a fixed number of bytes: time and throughput */
+	BENCH_KIND_RR,        /* requests for a fixed time: req/s, latency */
+	BENCH_KIND_IDLE,      /* idle connections: memory and pipes held */
+};
+
+struct bench_case;
+struct bench_config;
+/* A case's own way to run one tool once (service cases); verify: the
+ * untimed checked run.  Returns 0, or -1 after bench_tool_fail(). */
+typedef int (*bench_runner)(struct bench_case *c, struct bench_config *cfg,
+			    struct bench_tool *t, bool verify, struct bench_run *run);
 
 struct bench_case {
 	const char *scenario;  /* "cat-pipe" */
@@ -200,6 +235,14 @@ struct bench_case {
 	struct bench_target targets[BENCH_MAX_TARGETS];
 	unsigned ntargets;
 	bool failed;           /* some run failed or a checksum was wrong */
+	/* service cases */
+	bench_runner runner;   /* NULL: the plumbing of topo */
+	enum bench_kind kind;
+	bool per_run_bytes;    /* bytes differ per run (fixed-time cases) */
+	unsigned conns;        /* client connections, 0: not applicable */
+	double duration;       /* seconds of a fixed-time run, 0: none */
+	const char *plumbing;  /* how clients, server and backend connect */
+	void *priv;            /* the scenario's own data */
 };
 
 struct bench_config {
@@ -212,6 +255,10 @@ struct bench_config {
 	char zcio[4096];       /* this program, run as the tool */
 	char splice_loop[4096];
 	const char *strace;    /* path, or NULL when unusable */
+	char loadgen[4096];    /* build/bench/loadgen, or "" */
+	uint64_t stream_size;  /* relay-stream and tee (default 4G, or --size) */
+	double duration;       /* seconds of each fixed-time run (wrk, rr) */
+	const char *netns;     /* --netns A:B for calibrate, or NULL */
 	bool keep;
 	unsigned seq;          /* runs so far, all cases */
 	double load_start, load_end; /* 1-minute load average (-1: unknown) */
@@ -223,6 +270,15 @@ struct bench_tool *bench_case_add(struct bench_case *c, const char *name,
 void bench_case_skip(struct bench_case *c, const char *name, const char *why);
 void bench_case_target(struct bench_case *c, const char *tool, const char *peer,
 		       const char *metric, double want);
+/* Record a tool's failure (the first one is kept) and mark the case failed. */
+void bench_tool_fail(struct bench_tool *t, struct bench_case *c, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+/* Fill t->syscalls from an `strace -f -c -S calls` summary file. */
+void bench_parse_strace(const char *path, struct bench_tool *t);
+/* A target whose metric is absolute (peer NULL), not a ratio. */
+bool bench_target_absolute(const struct bench_target *g);
+/* Does the metric want measured >= want (else <=)? */
+bool bench_target_at_least(const struct bench_target *g);
 /* Verify every tool once, then time them interleaved; fills results. */
 int bench_case_run(struct bench_case *c, struct bench_config *cfg);
 const struct bench_tool *bench_case_tool(const struct bench_case *c, const char *name);
@@ -247,11 +303,118 @@ struct bench_case *bench_case_new(struct bench_config *cfg, const char *scenario
 extern struct bench_case **bench_cases;
 extern unsigned bench_ncases;
 
+/* ---- services (bench_svc.c) ---- */
+
+/* The stream every service scenario moves: a file of pseudo-random bytes,
+ * repeated (byte k of a stream from offset o is pattern[(o + k) mod len]). */
+struct bench_pattern {
+	char path[4200];
+	uint64_t len;
+	const unsigned char *map;
+	int fd;
+};
+extern struct bench_pattern bench_pattern;
+int bench_pattern_make(struct bench_config *cfg);
+bool bench_pattern_matches(uint64_t pos, const unsigned char *buf, size_t n);
+/* Forked helper: write *(uint64_t *)arg bytes of the pattern, from offset
+ * 0, into fd 1 (splice into a pipe, else sendfile, else write). */
+int bench_pattern_source(void *arg, struct bench_shared *sh);
+/* Does a file hold exactly len bytes of the pattern from offset 0? */
+bool bench_pattern_file_ok(const char *path, uint64_t len);
+
+struct bench_svc {
+	pid_t pid;             /* the server (or strace running it) */
+	double cpu0;           /* CPU of its process tree once ready */
+	char errpath[4200];    /* its stdout and stderr */
+	bool reaped;
+	int status;
+	double cpu;            /* after bench_svc_stop: CPU since cpu0 */
+};
+
+struct bench_mem {
+	double rss, pss;       /* bytes, summed over the process tree */
+	unsigned pipes, sockets, fds;
+	unsigned procs;
+};
+
+/* A free TCP port on 127.0.0.1 (bound, then released), or -errno. */
+int bench_free_port(void);
+/* Is something listening on 127.0.0.1:port (TCP)? */
+bool bench_port_listening(int port);
+/* tmpl with @PORT@, @TARGET@, @CONF@, @DIR@, @WWW@ replaced (malloc'd). */
+char *bench_expand(const char *tmpl, int port, int target, const char *conf,
+		   const struct bench_config *cfg);
+/*
+ * Start argv in a process group of its own, stdin in_fd (-1: /dev/null),
+ * stdout and stderr to s->errpath; wait until it listens on port (> 0) or
+ * ready_file exists (non-NULL), at most timeout_s.  Returns 0, -ETIMEDOUT,
+ * or -ECHILD when it died (its stderr says why).
+ */
+int bench_svc_start(struct bench_svc *s, char *const *argv, int in_fd, int port,
+		    const char *ready_file, double timeout_s);
+/* Wait (at most timeout_s) until the server's tree has at most n
+ * descendants: children of a forking server (socat) are reaped, so their
+ * CPU time is in the server's. */
+void bench_svc_settle(struct bench_svc *s, unsigned n, double timeout_s);
+/* With wait_exit > 0, give it that long to exit by itself; then signal
+ * its group (sig, 0: SIGTERM), wait (SIGKILL after timeout_s), and set
+ * s->cpu to the CPU its tree used since cpu0.  Returns 0 or -errno. */
+int bench_svc_stop(struct bench_svc *s, int sig, double wait_exit, double timeout_s);
+/* CPU seconds of pid's tree: itself, its live descendants, and all the
+ * children they reaped; *n (if non-NULL) gets the number of descendants. */
+double bench_tree_cpu(pid_t pid, unsigned *n);
+/* Memory, fds and pipes of pid's tree. */
+int bench_tree_mem(pid_t pid, struct bench_mem *m);
+/* The first line of a file (for error messages). */
+void bench_first_line(const char *path, char *out, size_t len);
+/* Its last non-blank line (servers say why they stopped last). */
+void bench_last_line(const char *path, char *out, size_t len);
+/* In "loadgen: KEY VALUE ..." text, the number after KEY; NaN if absent. */
+double bench_kv(const char *text, const char *key);
+/* A file's first max bytes, NUL-terminated, malloc'd; NULL on failure. */
+char *bench_slurp(const char *path, size_t max);
+/* Does `zcio CMD --help` mention OPTION? */
+bool bench_zcio_has_option(const struct bench_config *cfg, const char *cmd, const char *option);
+/* Raise RLIMIT_NOFILE to its hard limit (thousands of sockets). */
+void bench_raise_nofile(void);
+/* Start a tool's server (t->argv, placeholders replaced; t->conf written
+ * to $DIR/server.conf): stdin in_fd, listening on port, target the
+ * backend's port; under strace when trace and strace works.  Returns 0,
+ * or -1 after bench_tool_fail(). */
+int bench_tool_server_start(struct bench_case *c, struct bench_config *cfg, struct bench_tool *t,
+			    struct bench_svc *s, int in_fd, int port, int target, bool trace);
+/* Stop it (after its forked children are reaped, unless traced; with
+ * wait_exit > 0 it may first exit by itself); what strace saw goes to
+ * t->syscalls.  Returns bench_svc_stop's result. */
+int bench_tool_server_stop(struct bench_config *cfg, struct bench_tool *t, struct bench_svc *s,
+			   bool trace, double wait_exit);
+
 /* ---- threshold (bench_threshold.c) ---- */
 
 int bench_threshold_run(struct bench_config *cfg);
 void bench_threshold_json(FILE *f);
 void bench_threshold_summary(FILE *f, bool table);
+
+/* ---- service scenarios ---- */
+
+int bench_relay_stream(struct bench_config *cfg);
+int bench_relay_many(struct bench_config *cfg);
+int bench_relay_idle(struct bench_config *cfg);
+int bench_serve_1k(struct bench_config *cfg);
+int bench_serve_64k(struct bench_config *cfg);
+int bench_serve_1m(struct bench_config *cfg);
+int bench_serve_64m(struct bench_config *cfg);
+int bench_tee_1(struct bench_config *cfg);
+int bench_tee_2(struct bench_config *cfg);
+int bench_tee_4(struct bench_config *cfg);
+int bench_tee_8(struct bench_config *cfg);
+int bench_broadcast(struct bench_config *cfg);
+int bench_calib_send_sizes(struct bench_config *cfg);
+int bench_calib_recv(struct bench_config *cfg);
+void bench_calib_json(FILE *f);
+void bench_calib_summary(FILE *f);
+/* Print a case's table (and flush); returns bench_case_run's result. */
+int bench_run_and_print(struct bench_case *c, struct bench_config *cfg);
 
 /* ---- report (bench_report.c) ---- */
 

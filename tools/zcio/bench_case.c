@@ -62,6 +62,8 @@ static struct bench_tool *tool_new(struct bench_case *c, const char *name)
 	t->checksum_ok = -1;
 	t->zc_happened = -1;
 	t->med_seconds = t->bps = t->cpu_per_gib = NAN;
+	t->rps = t->p50_us = t->p99_us = t->rss = t->pss = t->rss_start = NAN;
+	t->pipes = t->fds = NAN;
 	return t;
 }
 
@@ -126,7 +128,7 @@ void bench_case_free(struct bench_case *c)
 
 /* ---- what a run's stderr says ---- */
 
-static char *slurp(const char *path, size_t max)
+char *bench_slurp(const char *path, size_t max)
 {
 	char *buf = malloc(max + 1);
 	ssize_t n = -1;
@@ -224,7 +226,7 @@ static void parse_zcio(char *text, struct parsed *p)
 
 static void parse_stderr(enum bench_parse how, const char *path, struct parsed *p)
 {
-	char *text = slurp(path, 256 * 1024), *s;
+	char *text = bench_slurp(path, 256 * 1024), *s;
 	unsigned long long v, calls;
 
 	memset(p, 0, sizeof(*p));
@@ -259,9 +261,9 @@ static void parse_stderr(enum bench_parse how, const char *path, struct parsed *
 }
 
 /* `strace -c -S calls` table: "% time seconds usecs/call calls [errors] syscall" */
-static void parse_strace(const char *path, struct bench_tool *t)
+void bench_parse_strace(const char *path, struct bench_tool *t)
 {
-	char *text = slurp(path, 256 * 1024);
+	char *text = bench_slurp(path, 256 * 1024);
 
 	t->nsyscalls = 0;
 	if (!text)
@@ -285,9 +287,7 @@ static void parse_strace(const char *path, struct bench_tool *t)
 
 /* ---- one run ---- */
 
-static void tool_fail(struct bench_tool *t, struct bench_case *c, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-static void tool_fail(struct bench_tool *t, struct bench_case *c, const char *fmt, ...)
+void bench_tool_fail(struct bench_tool *t, struct bench_case *c, const char *fmt, ...)
 {
 	char buf[1024];
 	va_list ap;
@@ -301,9 +301,9 @@ static void tool_fail(struct bench_tool *t, struct bench_case *c, const char *fm
 	c->failed = true;
 }
 
-static void first_line(const char *path, char *out, size_t len)
+void bench_first_line(const char *path, char *out, size_t len)
 {
-	char *text = slurp(path, 4096), *nl;
+	char *text = bench_slurp(path, 4096), *nl;
 
 	out[0] = '\0';
 	if (!text)
@@ -365,7 +365,7 @@ static int run_once(struct bench_case *c, struct bench_config *cfg, struct bench
 		struct bench_shared *sh = bench_shared_get((enum bench_role)i);
 
 		if (!sh) {
-			tool_fail(t, c, "no shared memory");
+			bench_tool_fail(t, c, "no shared memory");
 			return -1;
 		}
 		memset(sh, 0, sizeof(*sh));
@@ -405,25 +405,25 @@ static int run_once(struct bench_case *c, struct bench_config *cfg, struct bench
 
 		in = open(ip, O_RDONLY | O_CLOEXEC);
 		if (in < 0) {
-			tool_fail(t, c, "%s: %s", ip, strerror(errno));
+			bench_tool_fail(t, c, "%s: %s", ip, strerror(errno));
 			goto out;
 		}
 	}
 	if (topo == BENCH_TOPO_FILE || topo == BENCH_TOPO_FROM_SOCK) {
 		out = open(c->out, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
 		if (out < 0) {
-			tool_fail(t, c, "%s: %s", c->out, strerror(errno));
+			bench_tool_fail(t, c, "%s: %s", c->out, strerror(errno));
 			goto out;
 		}
 	}
 	if (topo == BENCH_TOPO_PIPE && pipe2(pfd, O_CLOEXEC) < 0) {
-		tool_fail(t, c, "pipe: %s", strerror(errno));
+		bench_tool_fail(t, c, "pipe: %s", strerror(errno));
 		goto out;
 	}
 	if (topo == BENCH_TOPO_TO_SOCK || topo == BENCH_TOPO_FROM_SOCK) {
 		r = bench_tcp_pair(&sock[0], &sock[1]);
 		if (r < 0) {
-			tool_fail(t, c, "loopback connection: %s", strerror(-r));
+			bench_tool_fail(t, c, "loopback connection: %s", strerror(-r));
 			goto out;
 		}
 	}
@@ -483,7 +483,7 @@ static int run_once(struct bench_case *c, struct bench_config *cfg, struct bench
 		pfd[0] = pfd[1] = sock[0] = sock[1] = -1;
 	}
 	if (r < 0) {
-		tool_fail(t, c, "%s", r == -ETIMEDOUT ? "timed out, killed" :
+		bench_tool_fail(t, c, "%s", r == -ETIMEDOUT ? "timed out, killed" :
 				     r == -EINTR ? "interrupted" : strerror(-r));
 		goto out;
 	}
@@ -491,9 +491,9 @@ static int run_once(struct bench_case *c, struct bench_config *cfg, struct bench
 		enum bench_role role = procs[i].role;
 
 		if (!bench_proc_ok(&procs[i])) {
-			first_line(errpath[role], line, sizeof(line));
+			bench_first_line(errpath[role], line, sizeof(line));
 			bench_proc_status(&procs[i], why, sizeof(why));
-			tool_fail(t, c, "%s %s%s%s", role_name[role], why,
+			bench_tool_fail(t, c, "%s %s%s%s", role_name[role], why,
 				  line[0] ? ": " : "", line);
 			goto out;
 		}
@@ -506,14 +506,14 @@ static int run_once(struct bench_case *c, struct bench_config *cfg, struct bench
 	parse_stderr(t->parse, errpath[BENCH_TOOL], &parsed);
 	if (parsed.bytes >= 0) {
 		if ((uint64_t)parsed.bytes != c->bytes) {
-			tool_fail(t, c, "reported %" PRId64 " bytes, expected %" PRIu64,
+			bench_tool_fail(t, c, "reported %" PRId64 " bytes, expected %" PRIu64,
 				  parsed.bytes, c->bytes);
 			goto out;
 		}
 		proven = true;
 	} else if (t->parse != BENCH_PARSE_NONE) {
-		first_line(errpath[BENCH_TOOL], line, sizeof(line));
-		tool_fail(t, c, "printed no byte count (stderr: %s)", line);
+		bench_first_line(errpath[BENCH_TOOL], line, sizeof(line));
+		bench_tool_fail(t, c, "printed no byte count (stderr: %s)", line);
 		goto out;
 	}
 	for (unsigned i = 0; i < n; i++) {
@@ -522,7 +522,7 @@ static int run_once(struct bench_case *c, struct bench_config *cfg, struct bench
 		if (!procs[i].fn || !sh)
 			continue;
 		if (sh->bytes != c->bytes) {
-			tool_fail(t, c, "%s moved %" PRIu64 " bytes, expected %" PRIu64,
+			bench_tool_fail(t, c, "%s moved %" PRIu64 " bytes, expected %" PRIu64,
 				  role_name[procs[i].role], sh->bytes, c->bytes);
 			goto out;
 		}
@@ -533,7 +533,7 @@ static int run_once(struct bench_case *c, struct bench_config *cfg, struct bench
 		struct stat sb;
 
 		if (stat(c->out, &sb) < 0 || (uint64_t)sb.st_size != c->bytes) {
-			tool_fail(t, c, "output file has %lld bytes, expected %" PRIu64,
+			bench_tool_fail(t, c, "output file has %lld bytes, expected %" PRIu64,
 				  (long long)(stat(c->out, &sb) < 0 ? -1 : sb.st_size), c->bytes);
 			goto out;
 		}
@@ -552,7 +552,7 @@ static int run_once(struct bench_case *c, struct bench_config *cfg, struct bench
 
 			bench_hash_init(&h);
 			if (bench_file_hash(c->out, &h) < 0) {
-				tool_fail(t, c, "cannot read back %s", c->out);
+				bench_tool_fail(t, c, "cannot read back %s", c->out);
 				goto out;
 			}
 			got = bench_hash_final(&h);
@@ -560,11 +560,11 @@ static int run_once(struct bench_case *c, struct bench_config *cfg, struct bench
 		t->checksum = got;
 		t->checksum_ok = got == c->hash;
 		if (!t->checksum_ok)
-			tool_fail(t, c, "checksum mismatch: output %016" PRIx64 ", input %016" PRIx64,
+			bench_tool_fail(t, c, "checksum mismatch: output %016" PRIx64 ", input %016" PRIx64,
 				  got, c->hash);
 	}
 	if (traced)
-		parse_strace(tracepath, t);
+		bench_parse_strace(tracepath, t);
 	if (mode != RUN_TIMED) {
 		/* Paths and byte counts come from the timed runs. */
 	} else if (t->zcio && !t->npaths) {
@@ -617,20 +617,47 @@ static void tool_summarise(struct bench_case *c, struct bench_tool *t)
 	for (unsigned i = 0; i < n; i++)
 		v[i] = t->runs[i].seconds;
 	t->med_seconds = bench_median(v, n);
-	t->bps = (double)c->bytes / t->med_seconds;
+	if (c->per_run_bytes) {
+		/* Fixed-time runs move different amounts: rates per run. */
+		for (unsigned i = 0; i < n; i++)
+			v[i] = (double)t->runs[i].bytes / t->runs[i].seconds;
+		t->bps = bench_median(v, n);
+	} else {
+		t->bps = (double)c->bytes / t->med_seconds;
+	}
+#define RUN_GIB(i) (c->per_run_bytes ? (double)t->runs[i].bytes / BENCH_GIB : gib)
 	for (unsigned i = 0; i < n; i++)
-		v[i] = t->runs[i].cpu_total / gib;
+		v[i] = t->runs[i].cpu_total / RUN_GIB(i);
 	t->cpu_per_gib = bench_median(v, n);
 	for (int role = 0; role < BENCH_ROLES; role++) {
 		for (unsigned i = 0; i < n; i++)
-			v[i] = t->runs[i].cpu[role] / gib;
+			v[i] = t->runs[i].cpu[role] / RUN_GIB(i);
 		t->cpu_role_per_gib[role] = bench_median(v, n);
+	}
+#undef RUN_GIB
+	if (c->runner) {
+#define MED(field, out) do { \
+		for (unsigned i = 0; i < n; i++) \
+			v[i] = t->runs[i].field; \
+		out = bench_median(v, n); \
+	} while (0)
+		MED(rps, t->rps);
+		MED(p50_us, t->p50_us);
+		MED(p99_us, t->p99_us);
+		MED(rss, t->rss);
+		MED(pss, t->pss);
+		MED(rss_start, t->rss_start);
+		MED(pipes, t->pipes);
+		MED(fds, t->fds);
+#undef MED
 	}
 	free(v);
 
 	/* Zero copy: zcio and splice-loop count bytes per path in every
 	 * run; for other tools, the syscalls strace saw are the evidence. */
-	if (t->zcio || t->parse == BENCH_PARSE_SPLICE_LOOP) {
+	/* Service cases' zcio rows have paths only where the runner read
+	 * zcio's --stats (tee); the others go by strace like any peer. */
+	if ((t->zcio && (!c->runner || t->npaths)) || t->parse == BENCH_PARSE_SPLICE_LOOP) {
 		bool all = true;
 
 		for (unsigned i = 0; i < n; i++)
@@ -660,26 +687,46 @@ static void tool_summarise(struct bench_case *c, struct bench_tool *t)
 	}
 }
 
+bool bench_target_absolute(const struct bench_target *g)
+{
+	return !g->peer;
+}
+
+bool bench_target_at_least(const struct bench_target *g)
+{
+	return !strcmp(g->metric, "throughput") || !strcmp(g->metric, "rps");
+}
+
 static void targets_eval(struct bench_case *c)
 {
 	for (unsigned i = 0; i < c->ntargets; i++) {
 		struct bench_target *g = &c->targets[i];
 		const struct bench_tool *a = bench_case_tool(c, g->tool);
-		const struct bench_tool *b = bench_case_tool(c, g->peer);
+		const struct bench_tool *b = g->peer ? bench_case_tool(c, g->peer) : NULL;
 
-		if (!a || !b || a->skip || b->skip || a->error || b->error ||
-		    !a->nruns || !b->nruns)
+		if (!a || a->skip || a->error || !a->nruns)
 			continue;
-		if (!strcmp(g->metric, "throughput")) {
+		if (g->peer && (!b || b->skip || b->error || !b->nruns))
+			continue;
+		if (!strcmp(g->metric, "throughput"))
 			g->got = a->bps / b->bps;
-			g->met = g->got >= g->want;
-		} else if (!strcmp(g->metric, "cpu")) {
+		else if (!strcmp(g->metric, "cpu"))
 			g->got = a->cpu_per_gib / b->cpu_per_gib;
-			g->met = g->got <= g->want;
-		} else {
+		else if (!strcmp(g->metric, "tool_cpu"))
+			g->got = a->cpu_role_per_gib[BENCH_TOOL] / b->cpu_role_per_gib[BENCH_TOOL];
+		else if (!strcmp(g->metric, "rps"))
+			g->got = a->rps / b->rps;
+		else if (!strcmp(g->metric, "p99"))
+			g->got = a->p99_us / b->p99_us;
+		else if (!strcmp(g->metric, "rss_mib"))
+			g->got = a->rss / (1024.0 * 1024.0);
+		else if (!strcmp(g->metric, "pipes"))
+			g->got = a->pipes;
+		else
 			g->got = a->med_seconds / b->med_seconds;
-			g->met = g->got <= g->want;
-		}
+		if (isnan(g->got))
+			continue;
+		g->met = bench_target_at_least(g) ? g->got >= g->want : g->got <= g->want;
 	}
 }
 
@@ -706,6 +753,13 @@ int bench_case_run(struct bench_case *c, struct bench_config *cfg)
 			fprintf(stderr, "   %-22s skipped: %s\n", t->name, t->skip);
 			continue;
 		}
+		if (c->runner) {
+			if (c->runner(c, cfg, t, true, &run) < 0)
+				continue;
+			fprintf(stderr, "   %-22s verified: every byte checked%s\n", t->name,
+				t->nsyscalls ? ", syscalls traced" : "");
+			continue;
+		}
 		if (run_once(c, cfg, t, RUN_VERIFY, &run) < 0)
 			continue;
 		if (c->topo == BENCH_TOPO_DEVNULL && cfg->strace &&
@@ -723,11 +777,17 @@ int bench_case_run(struct bench_case *c, struct bench_config *cfg)
 			if (t->skip || t->error)
 				continue;
 			run = &t->runs[t->nruns];
-			if (run_once(c, cfg, t, RUN_TIMED, run) < 0)
+			if ((c->runner ? c->runner(c, cfg, t, false, run) :
+					 run_once(c, cfg, t, RUN_TIMED, run)) < 0)
 				continue;
 			run->seq = ++cfg->seq;
 			t->nruns++;
-			fprintf(stderr, " %s %.3fs", t->name, run->seconds);
+			if (c->kind == BENCH_KIND_RR)
+				fprintf(stderr, " %s %.0f/s", t->name, run->rps);
+			else if (c->kind == BENCH_KIND_IDLE)
+				fprintf(stderr, " %s %.1fMiB", t->name, run->rss / (1024.0 * 1024.0));
+			else
+				fprintf(stderr, " %s %.3fs", t->name, run->seconds);
 		}
 		fputc('\n', stderr);
 	}

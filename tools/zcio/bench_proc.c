@@ -90,6 +90,10 @@ static void __attribute__((noreturn)) child_start(struct bench_proc *p, pid_t pg
 	for (int i = 0; i < 3; i++) {
 		int fd = p->fd[i];
 
+		/* A FIFO's open blocks until its writer opens it too: done
+		 * here, in the child, so the harness never waits on it. */
+		if (i == 0 && fd < 0 && p->in_path)
+			fd = open(p->in_path, O_RDONLY | O_CLOEXEC);
 		if (fd < 0)
 			fd = open("/dev/null", O_RDWR | O_CLOEXEC);
 		tmp[i] = fd < 0 ? -1 : fcntl(fd, F_DUPFD_CLOEXEC, 3);
@@ -167,7 +171,9 @@ int bench_procs_run(struct bench_proc *p, unsigned n, int *close_fds, unsigned n
 	while (left) {
 		struct rusage ru;
 		int status;
-		pid_t pid = wait4(-1, &status, 0, &ru);
+		/* Only this run's group: servers the caller started stay
+		 * unreaped until it stops them, with their CPU time. */
+		pid_t pid = wait4(-pgid, &status, 0, &ru);
 
 		if (pid < 0) {
 			if (errno == EINTR) {
@@ -245,6 +251,12 @@ int bench_reader(void *arg, struct bench_shared *sh)
 		}
 		if (n == 0)
 			break;
+		if (a && a->pattern && !bench_pattern_matches(total, (unsigned char *)buf, (size_t)n)) {
+			/* Reported as a wrong count: the caller compares it. */
+			sh->err = EBADMSG;
+			sh->bytes = total;
+			return 1;
+		}
 		if (a && a->hash)
 			bench_hash_update(&h, buf, (size_t)n);
 		total += (uint64_t)n;

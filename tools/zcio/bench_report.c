@@ -58,6 +58,86 @@ static const char *zc_text(const struct bench_tool *t, char *buf, size_t len)
 	return buf;
 }
 
+static void target_line(FILE *f, const struct bench_target *g)
+{
+	const char *cmp = bench_target_at_least(g) ? ">=" : "<=";
+
+	if (bench_target_absolute(g))
+		fprintf(f, "  target: %s %s %s %g: ", g->tool, g->metric, cmp, g->want);
+	else
+		fprintf(f, "  target: %s %s %s %.2fx %s: ", g->tool, g->metric, cmp, g->want, g->peer);
+	if (g->met < 0)
+		fprintf(f, "not measured\n");
+	else if (bench_target_absolute(g))
+		fprintf(f, "%.1f %s\n", g->got, g->met ? "MET" : "MISSED");
+	else
+		fprintf(f, "%.2fx %s\n", g->got, g->met ? "MET" : "MISSED");
+}
+
+static bool row_skipped(FILE *f, const struct bench_tool *t)
+{
+	if (t->skip) {
+		fprintf(f, "  %-26s skipped: %s\n", t->name, t->skip);
+		return true;
+	}
+	if (!t->nruns) {
+		fprintf(f, "  %-26s FAILED: %s\n", t->name, t->error ? t->error : "no run");
+		return true;
+	}
+	return false;
+}
+
+/* Service cases: the server's own CPU beside everyone's, and per kind the
+ * numbers that matter (req/s and latency; memory and pipes). */
+static void service_table(FILE *f, const struct bench_case *c, const struct bench_tool *main_peer)
+{
+	char vs[40];
+
+	snprintf(vs, sizeof(vs), "vs %s", c->main_peer ? c->main_peer : "-");
+	fprintf(f, "\n%s: %s\n", c->id, c->title);
+	fprintf(f, "  %s\n", c->plumbing ? c->plumbing : "");
+	fprintf(f, "  %u timed runs per tool, interleaved; cpu = user+sys per GiB, of the tool's "
+		"processes (tool) and of all (all)\n", c->runs);
+	if (c->kind == BENCH_KIND_IDLE)
+		fprintf(f, "  %-26s %9s %9s %9s %6s %6s %7s  %s\n", "tool", "RSS0 MiB", "RSS MiB",
+			"PSS MiB", "pipes", "fds", "setup s", "checked");
+	else if (c->kind == BENCH_KIND_RR)
+		fprintf(f, "  %-26s %9s %9s %8s %8s %9s %9s %8s  %-7s %s\n", "tool", "req/s", "MiB/s",
+			"p50 ms", "p99 ms", "tool cpu", "all cpu", vs, "checked", "zero-copy");
+	else
+		fprintf(f, "  %-26s %8s %9s %9s %9s %8s  %-7s %s\n", "tool", "median s", "MiB/s",
+			"tool cpu", "all cpu", vs, "checked", "zero-copy");
+	for (unsigned i = 0; i < c->ntools; i++) {
+		const struct bench_tool *t = &c->tools[i];
+		const char *ok = t->checksum_ok == 1 ? "ok" : t->checksum_ok == 0 ? "WRONG" : "-";
+		char zc[240], ratio[32] = "-";
+
+		if (row_skipped(f, t))
+			continue;
+		if (main_peer && c->kind == BENCH_KIND_RR)
+			snprintf(ratio, sizeof(ratio), "%.2fx", t->rps / main_peer->rps);
+		else if (main_peer)
+			snprintf(ratio, sizeof(ratio), "%.2fx", t->bps / main_peer->bps);
+		if (c->kind == BENCH_KIND_IDLE)
+			fprintf(f, "  %-26s %9.1f %9.1f %9.1f %6.0f %6.0f %7.2f  %s\n", t->name,
+				t->rss_start / MIB, t->rss / MIB, t->pss / MIB, t->pipes, t->fds,
+				t->med_seconds, ok);
+		else if (c->kind == BENCH_KIND_RR)
+			fprintf(f, "  %-26s %9.0f %9.1f %8.2f %8.2f %9.3f %9.3f %8s  %-7s %s\n", t->name,
+				t->rps, t->bps / MIB, t->p50_us / 1000, t->p99_us / 1000,
+				t->cpu_role_per_gib[BENCH_TOOL], t->cpu_per_gib, ratio, ok,
+				zc_text(t, zc, sizeof(zc)));
+		else
+			fprintf(f, "  %-26s %8.3f %9.1f %9.3f %9.3f %8s  %-7s %s\n", t->name,
+				t->med_seconds, t->bps / MIB, t->cpu_role_per_gib[BENCH_TOOL],
+				t->cpu_per_gib, ratio, ok, zc_text(t, zc, sizeof(zc)));
+		if (t->error)
+			fprintf(f, "  %-26s FAILED after %u runs: %s\n", "", t->nruns, t->error);
+	}
+	for (unsigned i = 0; i < c->ntargets; i++)
+		target_line(f, &c->targets[i]);
+}
+
 void bench_report_table(FILE *f, const struct bench_case *c)
 {
 	const struct bench_tool *main_peer = c->main_peer ? bench_case_tool(c, c->main_peer) : NULL;
@@ -65,6 +145,10 @@ void bench_report_table(FILE *f, const struct bench_case *c)
 
 	if (!main_peer || main_peer->skip || main_peer->error || !main_peer->nruns)
 		main_peer = NULL;
+	if (c->runner) {
+		service_table(f, c, main_peer);
+		return;
+	}
 	snprintf(vs, sizeof(vs), "vs %s", c->main_peer ? c->main_peer : "-");
 	fprintf(f, "\n%s: %s\n", c->id, c->title);
 	fprintf(f, "  %u timed runs per tool, interleaved; cpu = user+sys of every process in the run\n",
@@ -112,17 +196,8 @@ void bench_report_table(FILE *f, const struct bench_case *c)
 		if (any)
 			fprintf(f, " (throughput of %s / each)\n", t->name);
 	}
-	for (unsigned i = 0; i < c->ntargets; i++) {
-		const struct bench_target *g = &c->targets[i];
-		bool at_least = !strcmp(g->metric, "throughput");
-
-		fprintf(f, "  target: %s %s %s %.2fx %s: ", g->tool, g->metric,
-			at_least ? ">=" : "<=", g->want, g->peer);
-		if (g->met < 0)
-			fprintf(f, "not measured\n");
-		else
-			fprintf(f, "%.2fx %s\n", g->got, g->met ? "MET" : "MISSED");
-	}
+	for (unsigned i = 0; i < c->ntargets; i++)
+		target_line(f, &c->targets[i]);
 }
 
 void bench_report_targets(FILE *f)
@@ -136,11 +211,16 @@ void bench_report_targets(FILE *f)
 		for (unsigned i = 0; i < c->ntargets; i++) {
 			const struct bench_target *g = &c->targets[i];
 
-			fprintf(f, "  %-7s %-14s %s %s %s %s %.2fx", g->met < 0 ? "UNKNOWN" :
+			fprintf(f, "  %-7s %-16s %s %s %s ", g->met < 0 ? "UNKNOWN" :
 				g->met ? "MET" : "MISSED", c->id, g->tool, g->metric,
-				!strcmp(g->metric, "throughput") ? ">=" : "<=", g->peer, g->want);
+				bench_target_at_least(g) ? ">=" : "<=");
+			if (bench_target_absolute(g))
+				fprintf(f, "%g", g->want);
+			else
+				fprintf(f, "%s %.2fx", g->peer, g->want);
 			if (g->met >= 0)
-				fprintf(f, " (measured %.2fx)", g->got);
+				fprintf(f, bench_target_absolute(g) ? " (measured %.1f)" :
+					" (measured %.2fx)", g->got);
 			fputc('\n', f);
 			if (g->met < 0)
 				unknown++;
@@ -151,6 +231,7 @@ void bench_report_targets(FILE *f)
 		}
 	}
 	bench_threshold_summary(f, false);
+	bench_calib_summary(f);
 	fprintf(f, "  %u met, %u missed, %u not measured\n", met, missed, unknown);
 }
 
@@ -251,6 +332,10 @@ static void json_command(FILE *f, const struct bench_case *c, const struct bench
 	buf[0] = '\0';
 	while (t->argv[n])
 		n++;
+	if (t->direct) {
+		bench_json_string(f, t->argv[0]);
+		return;
+	}
 #define PUT(...) do { \
 		int k_ = snprintf(buf + at, sizeof(buf) - at, __VA_ARGS__); \
 		if (k_ > 0) at += (size_t)k_; \
@@ -278,7 +363,9 @@ static void json_command(FILE *f, const struct bench_case *c, const struct bench
 	}
 	if (t->stdin_path)
 		PUT(" < $DIR%s", t->stdin_path + dl);
-	switch (c->topo) {
+	if (c->runner) {
+		/* The server's command line: the plumbing is the case's. */
+	} else switch (c->topo) {
 	case BENCH_TOPO_PIPE:
 		PUT(c->sink == BENCH_SINK_PV ? " | pv -q > /dev/null" : " | reader");
 		break;
@@ -399,6 +486,31 @@ static void json_tool(FILE *f, const struct bench_case *c, const struct bench_to
 	fputs(t->checksum_ok < 0 ? "null" : t->checksum_ok ? "true" : "false", f);
 	fputs(", \"syscalls\": ", f);
 	json_counts(f, t->syscalls, t->nsyscalls);
+	if (c->runner) {
+		fputs(", \"tool_cpu_s_per_gib\": ", f);
+		bench_json_number(f, ran ? t->cpu_role_per_gib[BENCH_TOOL] : NAN);
+		fputs(", \"requests_per_s\": ", f);
+		bench_json_number(f, ran ? t->rps : NAN);
+		fputs(", \"latency_p50_us\": ", f);
+		bench_json_number(f, ran ? t->p50_us : NAN);
+		fputs(", \"latency_p99_us\": ", f);
+		bench_json_number(f, ran ? t->p99_us : NAN);
+		fputs(", \"rss_bytes\": ", f);
+		bench_json_number(f, ran ? t->rss : NAN);
+		fputs(", \"rss_start_bytes\": ", f);
+		bench_json_number(f, ran ? t->rss_start : NAN);
+		fputs(", \"pss_bytes\": ", f);
+		bench_json_number(f, ran ? t->pss : NAN);
+		fputs(", \"pipes_held\": ", f);
+		bench_json_number(f, ran ? t->pipes : NAN);
+		fputs(", \"fds\": ", f);
+		bench_json_number(f, ran ? t->fds : NAN);
+		fputs(", \"config\": ", f);
+		if (t->conf)
+			bench_json_string(f, t->conf);
+		else
+			fputs("null", f);
+	}
 	fputs(", \"runs\": [", f);
 	for (unsigned i = 0; i < t->nruns; i++) {
 		const struct bench_run *r = &t->runs[i];
@@ -410,6 +522,23 @@ static void json_tool(FILE *f, const struct bench_case *c, const struct bench_to
 		for (int k = 0; k < BENCH_ROLES; k++) {
 			fprintf(f, ", \"cpu_%s_s\": ", roles[k]);
 			bench_json_number(f, r->cpu[k]);
+		}
+		if (c->kind == BENCH_KIND_RR) {
+			fprintf(f, ", \"requests\": %" PRIu64 ", \"rps\": ", r->requests);
+			bench_json_number(f, r->rps);
+			fputs(", \"p50_us\": ", f);
+			bench_json_number(f, r->p50_us);
+			fputs(", \"p99_us\": ", f);
+			bench_json_number(f, r->p99_us);
+		} else if (c->kind == BENCH_KIND_IDLE) {
+			fputs(", \"rss_bytes\": ", f);
+			bench_json_number(f, r->rss);
+			fputs(", \"pss_bytes\": ", f);
+			bench_json_number(f, r->pss);
+			fputs(", \"pipes_held\": ", f);
+			bench_json_number(f, r->pipes);
+			fputs(", \"fds\": ", f);
+			bench_json_number(f, r->fds);
 		}
 		fputc('}', f);
 	}
@@ -423,11 +552,14 @@ static void json_target(FILE *f, const struct bench_case *c, const struct bench_
 	fputs(", \"tool\": ", f);
 	bench_json_string(f, g->tool);
 	fputs(", \"peer\": ", f);
-	bench_json_string(f, g->peer);
+	if (g->peer)
+		bench_json_string(f, g->peer);
+	else
+		fputs("null", f);
 	fputs(", \"metric\": ", f);
 	bench_json_string(f, g->metric);
-	fprintf(f, ", \"compare\": \"%s\", \"want\": ",
-		!strcmp(g->metric, "throughput") ? ">=" : "<=");
+	fprintf(f, ", \"absolute\": %s, \"compare\": \"%s\", \"want\": ",
+		bench_target_absolute(g) ? "true" : "false", bench_target_at_least(g) ? ">=" : "<=");
 	bench_json_number(f, g->want);
 	fputs(", \"measured\": ", f);
 	bench_json_number(f, g->got);
@@ -466,8 +598,11 @@ int bench_report_json(const char *path, const struct bench_config *cfg)
 	bench_json_string(f, zcio_version());
 	fputs("},\n\"config\": {\"runs\": ", f);
 	fprintf(f, "%u, \"size\": %" PRIu64 ", \"small_files\": %u, \"order\": \"interleaved\", "
-		"\"scratch_fs\": \"%s\", \"strace\": %s, \"loadavg_start\": ",
-		cfg->runs, cfg->size, cfg->files, fs_name(cfg->dir), cfg->strace ? "true" : "false");
+		"\"scratch_fs\": \"%s\", \"strace\": %s, \"stream_size\": %" PRIu64
+		", \"duration_s\": ", cfg->runs, cfg->size, cfg->files, fs_name(cfg->dir),
+		cfg->strace ? "true" : "false", cfg->stream_size);
+	bench_json_number(f, cfg->duration);
+	fputs(", \"loadavg_start\": ", f);
 	bench_json_number(f, cfg->load_start < 0 ? NAN : cfg->load_start);
 	fputs(", \"loadavg_end\": ", f);
 	bench_json_number(f, cfg->load_end < 0 ? NAN : cfg->load_end);
@@ -484,6 +619,15 @@ int bench_report_json(const char *path, const struct bench_config *cfg)
 		bench_json_string(f, c->title);
 		fprintf(f, ", \"bytes\": %" PRIu64 ", \"runs\": %u, \"main_peer\": ", c->bytes, c->runs);
 		bench_json_string(f, c->main_peer);
+		if (c->runner) {
+			static const char *const kinds[] = { "stream", "rr", "idle" };
+
+			fprintf(f, ", \"kind\": \"%s\", \"connections\": %u, \"duration_s\": ",
+				kinds[c->kind], c->conns);
+			bench_json_number(f, c->duration ? c->duration : NAN);
+			fputs(", \"plumbing\": ", f);
+			bench_json_string(f, c->plumbing);
+		}
 		fputs(",\n \"tools\": [\n", f);
 		for (unsigned i = 0; i < c->ntools; i++) {
 			fputs("  ", f);
@@ -500,6 +644,8 @@ int bench_report_json(const char *path, const struct bench_config *cfg)
 	}
 	fputs("],\n\"threshold\": ", f);
 	bench_threshold_json(f);
+	fputs(",\n\"calibrate\": ", f);
+	bench_calib_json(f);
 	fputs("\n}\n", f);
 	if (fclose(f) != 0)
 		return -errno;

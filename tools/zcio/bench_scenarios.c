@@ -119,7 +119,7 @@ static struct bench_case *big_case(struct bench_config *cfg, const char *scenari
 	return c;
 }
 
-static int run_and_print(struct bench_case *c, struct bench_config *cfg)
+int bench_run_and_print(struct bench_case *c, struct bench_config *cfg)
 {
 	int r = bench_case_run(c, cfg);
 
@@ -187,7 +187,7 @@ static int scenario_cat_pipe(struct bench_config *cfg)
 	bench_case_target(c, "zcio cat", "splice-loop", "throughput", 0.9);
 	bench_case_target(c, "zcio cat", "splice-loop --grow", "throughput", 0.9);
 	bench_case_target(c, "zcio cat", "cat", "cpu", 0.2);
-	r = run_and_print(c, cfg);
+	r = bench_run_and_print(c, cfg);
 	if (r < 0)
 		return r;
 
@@ -198,7 +198,7 @@ static int scenario_cat_pipe(struct bench_config *cfg)
 	snprintf(c->title, sizeof(c->title),
 		 "%s page-cached file | a reader that read()s every byte, 128 KiB at a time", sz);
 	cat_pipe_tools(c, cfg);
-	return run_and_print(c, cfg);
+	return bench_run_and_print(c, cfg);
 }
 
 /* ---- cp ---- */
@@ -234,7 +234,7 @@ static int scenario_cp(struct bench_config *cfg)
 	}
 	c->main_peer = "cp";
 	bench_case_target(c, "zcio cp", "cp", "throughput", 0.95);
-	return run_and_print(c, cfg);
+	return bench_run_and_print(c, cfg);
 }
 
 /* ---- file-socket and socket-file ---- */
@@ -287,7 +287,7 @@ static int scenario_file_socket(struct bench_config *cfg)
 		 "%s page-cached file > loopback TCP socket; a reader read()s the other end",
 		 gib(cfg->size, sz, sizeof(sz)));
 	socket_tools(c, cfg, true);
-	return run_and_print(c, cfg);
+	return bench_run_and_print(c, cfg);
 }
 
 static int scenario_socket_file(struct bench_config *cfg)
@@ -307,7 +307,7 @@ static int scenario_socket_file(struct bench_config *cfg)
 		 "%s sent with sendfile() into loopback TCP; tool < socket > new file",
 		 gib(cfg->size, sz, sizeof(sz)));
 	socket_tools(c, cfg, false);
-	return run_and_print(c, cfg);
+	return bench_run_and_print(c, cfg);
 }
 
 /* ---- small ---- */
@@ -442,7 +442,7 @@ static int scenario_small(struct bench_config *cfg)
 		}
 		c->main_peer = "cat";
 		bench_case_target(c, "zcio cat", "cat", "time", 1.05);
-		r = run_and_print(c, cfg);
+		r = bench_run_and_print(c, cfg);
 		if (r < 0)
 			return r;
 	}
@@ -454,6 +454,8 @@ static int scenario_threshold(struct bench_config *cfg)
 	return bench_threshold_run(cfg);
 }
 
+/* The order of `zcio bench` with no scenario named; bench.c knows which
+ * of them need the big file (the first four). */
 const struct bench_scenario bench_scenarios[] = {
 	{ "cat-pipe", "a big file into a pipe, two kinds of reader", scenario_cat_pipe },
 	{ "cp", "a big file to a new file", scenario_cp },
@@ -461,5 +463,19 @@ const struct bench_scenario bench_scenarios[] = {
 	{ "socket-file", "a loopback TCP socket into a new file", scenario_socket_file },
 	{ "small", "thousands of 1-16 KiB files through one cat", scenario_small },
 	{ "threshold", "zero-copy against copying, 1 KiB to 1 MiB, in-process", scenario_threshold },
+	{ "relay-stream", "one big stream through a TCP relay (socat, haproxy)", bench_relay_stream },
+	{ "relay-many", "256 streams, and 64 request/reply loops, through a relay", bench_relay_many },
+	{ "relay-idle", "5,000 idle connections through a relay: memory, pipes", bench_relay_idle },
+	{ "serve-1k", "wrk fetching a 1 KiB file (nginx, lighttpd)", bench_serve_1k },
+	{ "serve-64k", "wrk fetching a 64 KiB file", bench_serve_64k },
+	{ "serve-1m", "wrk fetching a 1 MiB file", bench_serve_1m },
+	{ "serve-64m", "wrk fetching a 64 MiB file", bench_serve_64m },
+	{ "tee-1", "a pipe into 1 output (coreutils tee)", bench_tee_1 },
+	{ "tee-2", "a pipe into 2 outputs", bench_tee_2 },
+	{ "tee-4", "a pipe into 4 outputs", bench_tee_4 },
+	{ "tee-8", "a pipe into 8 outputs", bench_tee_8 },
+	{ "broadcast", "one stream to 100 loopback clients", bench_broadcast },
+	{ "send-sizes", "zcio calibrate --report: message sizes per send method", bench_calib_send_sizes },
+	{ "recv", "zcio calibrate --report: read() against zero-copy receive", bench_calib_recv },
 };
 const unsigned bench_nscenarios = sizeof(bench_scenarios) / sizeof(bench_scenarios[0]);
