@@ -120,16 +120,17 @@ relay_start() {
 		esac
 		if [ -n "${RELAY_NOFILE:-}" ]; then
 			(ulimit -n "$RELAY_NOFILE" && exec "$ZCIO" relay "$@" "$addr" "$target") \
-				2> "$RELAY_ERR" &
+				< /dev/null > /dev/null 2> "$RELAY_ERR" &
 		else
-			"$ZCIO" relay "$@" "$addr" "$target" 2> "$RELAY_ERR" &
+			"$ZCIO" relay "$@" "$addr" "$target" < /dev/null > /dev/null 2> "$RELAY_ERR" &
 		fi
 		RELAY_PID=$!
 		at_exit "kill -9 $RELAY_PID"
 		if wait_for 5 grep -qs 'listening on' "$RELAY_ERR"; then
 			RELAY_ADDR=$addr
+			RL_BASE_INODES=
 			relay_fds
-			RELAY_FDS0=$RL_FDS RELAY_PIPES0=$RL_PIPE_FDS
+			RELAY_FDS0=$RL_FDS RELAY_PIPES0=$RL_PIPE_FDS RL_BASE_INODES=$RL_INODES
 			return 0
 		fi
 		kill -9 "$RELAY_PID" 2> /dev/null
@@ -140,18 +141,20 @@ relay_start() {
 	return 1
 }
 
-# relay_fds [PID]: the relay's fds now, into RL_FDS, RL_PIPE_FDS, RL_PIPES
-# (distinct pipes), RL_HELD (bytes in all its pipes), RL_HELD_MAX (in the
-# fullest one).
+# relay_fds [PID]: the relay's fds now, into RL_FDS, RL_PIPE_FDS (fds on
+# pipes), RL_PIPES (distinct pipes), RL_HELD (bytes in all its pipes),
+# RL_HELD_MAX (in the fullest one), RL_INODES.  Pipes it had at start
+# (RL_BASE_INODES: inherited ones) count in RL_PIPE_FDS only.
 relay_fds() {
 	local out
-	out=$("$RL_PEER" fds "${1:-$RELAY_PID}") || return 1
+	out=$("$RL_PEER" fds "${1:-$RELAY_PID}" ${RL_BASE_INODES:+"$RL_BASE_INODES"}) || return 1
 	out=" $out"
 	RL_FDS=${out#* fds=}; RL_FDS=${RL_FDS%% *}
 	RL_PIPE_FDS=${out#* pipe_fds=}; RL_PIPE_FDS=${RL_PIPE_FDS%% *}
 	RL_PIPES=${out#* pipes=}; RL_PIPES=${RL_PIPES%% *}
 	RL_HELD=${out#* held=}; RL_HELD=${RL_HELD%% *}
 	RL_HELD_MAX=${out#* held_max=}; RL_HELD_MAX=${RL_HELD_MAX%% *}
+	RL_INODES=${out#* inodes=}; RL_INODES=${RL_INODES%% *}
 }
 
 _rl_at_baseline() {

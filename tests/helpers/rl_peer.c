@@ -5,8 +5,9 @@
  *                                     each client asks for
  *   rl_peer client ADDR [OPTION]...   open connections, move a deterministic
  *                                     stream each way, verify every byte
- *   rl_peer fds PID                   count a process's fds, its pipes and
- *                                     the bytes held in them
+ *   rl_peer fds PID [INODE,...]       count a process's fds, its pipes and
+ *                                     the bytes held in them (pipes INODE,...
+ *                                     not counted: the baseline's)
  *   rl_peer stuck ADDR --port-file F  a TCP listener whose backlog is full:
  *                                     connecting to it never completes
  *
@@ -1608,13 +1609,17 @@ static int client_main(int argc, char **argv)
 /*
  * Count PID's fds, how many are pipes, and the bytes its pipes hold (each
  * pipe opened once more through /proc for FIONREAD: a reader that never
- * reads changes nothing).
+ * reads changes nothing).  Pipes listed in argv[1] (comma-separated
+ * inodes, as printed in "inodes=") are left out of pipes= and held=: the
+ * ones it inherited, its stdout to a test runner say.
  */
 static int fds_main(int argc, char **argv)
 {
 	char dir[64], path[PATH_MAX], link[128];
 	unsigned long inodes[4096];
-	unsigned ninodes = 0, nfds = 0, npipe_fds = 0;
+	unsigned ninodes = 0, nfds = 0, npipe_fds = 0, nignored = 0;
+	char list[8192] = "";
+	size_t ll = 0;
 	uint64_t held = 0, held_max = 0;
 	struct dirent *de;
 	DIR *d;
@@ -1646,6 +1651,25 @@ static int fds_main(int argc, char **argv)
 		if (seen || ninodes == sizeof(inodes) / sizeof(inodes[0]))
 			continue;
 		inodes[ninodes++] = ino;
+		if (ll < sizeof(list) - 24)
+			ll += (size_t)snprintf(list + ll, sizeof(list) - ll, "%s%lu", ll ? "," : "", ino);
+		if (argc > 1) {
+			char want[32];
+			const char *p = argv[1];
+			bool skip = false;
+
+			snprintf(want, sizeof(want), "%lu", ino);
+			while (*p && !skip) {
+				size_t k = strcspn(p, ",");
+
+				skip = k == strlen(want) && strncmp(p, want, k) == 0;
+				p += k + (p[k] == ',');
+			}
+			if (skip) {
+				nignored++;
+				continue;
+			}
+		}
 		{
 			int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
 			int q = 0;
@@ -1660,8 +1684,8 @@ static int fds_main(int argc, char **argv)
 		}
 	}
 	closedir(d);
-	printf("fds=%u pipe_fds=%u pipes=%u held=%" PRIu64 " held_max=%" PRIu64 "\n", nfds, npipe_fds,
-	       ninodes, held, held_max);
+	printf("fds=%u pipe_fds=%u pipes=%u held=%" PRIu64 " held_max=%" PRIu64 " inodes=%s\n", nfds,
+	       npipe_fds, ninodes - nignored, held, held_max, list);
 	return 0;
 }
 
