@@ -68,7 +68,8 @@ LIB_LIBS += -pthread
 
 # The library sees its own headers; everything else sees only include/.
 LIB_CFLAGS := $(BASE_CFLAGS) -fPIC -fvisibility=hidden -Iinclude -Isrc $(LIB_DEFS)
-CLI_CFLAGS := $(BASE_CFLAGS) -Iinclude
+# LIB_DEFS: the CLI's own io_uring code (relay --uring) is built with liburing too.
+CLI_CFLAGS := $(BASE_CFLAGS) -Iinclude $(LIB_DEFS)
 # Unit tests may reach internals (src/*.h) to test them directly.
 UNIT_CFLAGS := $(BASE_CFLAGS) -Iinclude -Isrc -Itests/unit $(LIB_DEFS)
 

@@ -33,6 +33,7 @@
 #include "cli.h"
 #include "log.h"
 #include "loop.h"
+#include "relay.h"
 
 #define container_of(p, type, member) ((type *)((char *)(p) - offsetof(type, member)))
 
@@ -43,18 +44,6 @@
 /* How long the accept loop rests after EMFILE/ENFILE. */
 #define ACCEPT_BACKOFF_MS 100
 #define TICK_MS 100
-
-struct relay_config {
-	struct addr listen, target;
-	unsigned workers;
-	int connect_timeout_ms;
-	int idle_timeout_ms;      /* 0: none */
-	unsigned max_conns;
-	int grace_ms;
-	int stats_interval_s;     /* 0: only on SIGUSR1 and at exit */
-	bool stats;
-	struct zcio_opts link_opts;
-};
 
 struct relay_worker;
 
@@ -75,31 +64,10 @@ struct relay_conn {
 	char peer[64];
 };
 
-/* Counters a worker writes and the main thread reads (relaxed atomics). */
-struct relay_counters {
-	atomic_ullong accepted, refused, active;
-	atomic_ullong up_bytes, down_bytes, spliced, copied;
-};
-
-struct relay_worker {
-	struct loop loop;
-	pthread_t thread;
-	unsigned index;
-	struct loop_watch listen;
-	bool listen_owned;              /* this worker's own SO_REUSEPORT socket */
-	bool accepting;
-	struct loop_task accept_task;   /* accept again after a full batch */
-	int64_t accept_resume_at;       /* after EMFILE backoff; 0: none */
-	struct relay_conn *conns;
-	unsigned nconns;
-	struct zcio_stats st;           /* accumulated over every pump */
-	struct relay_counters counters;
-};
-
-static struct relay_config cfg;
+struct relay_config relay_cfg;
 static struct relay_worker *workers;
-static atomic_uint total_active;
-static atomic_bool stopping, forcing;
+atomic_uint relay_active;
+atomic_bool relay_stopping, relay_forcing;
 static const char CMD[] = "relay";
 
 static void conn_pump(struct relay_conn *c);
@@ -120,7 +88,7 @@ static void free_conn(struct loop *l, struct loop_task *t)
 
 static void accept_resume(struct relay_worker *w)
 {
-	if (w->accepting || atomic_load(&stopping))
+	if (w->accepting || atomic_load(&relay_stopping))
 		return;
 	if (loop_add(&w->loop, &w->listen, EPOLLIN | (w->listen_owned ? 0 : EPOLLEXCLUSIVE)) == 0)
 		w->accepting = true;
@@ -166,7 +134,7 @@ static void conn_close(struct relay_conn *c, const char *why, int err)
 	if (c->next)
 		c->next->prev = c->prev;
 	w->nconns--;
-	atomic_fetch_sub(&total_active, 1);
+	atomic_fetch_sub(&relay_active, 1);
 	atomic_fetch_sub_explicit(&w->counters.active, 1, memory_order_relaxed);
 	if (err < 0 && err != -EPIPE && err != -ECONNRESET)
 		log_msg(LOG_WARN, CMD, "%s: %s: %s", c->peer, why, strerror(-err));
@@ -175,7 +143,7 @@ static void conn_close(struct relay_conn *c, const char *why, int err)
 			err ? ": " : "", err ? strerror(-err) : "",
 			(unsigned long long)c->up_bytes, (unsigned long long)c->down_bytes);
 	loop_free_later(&w->loop, &c->free_task);
-	if (atomic_load(&stopping) && w->nconns == 0)
+	if (atomic_load(&relay_stopping) && w->nconns == 0)
 		w->loop.stop = true;
 	else if (!w->accepting && !w->accept_resume_at)
 		accept_resume(w); /* a slot under --max-conns may be free */
@@ -186,9 +154,9 @@ static void conn_connected(struct relay_conn *c)
 	int r;
 
 	c->connecting = false;
-	r = zcio_link_new(c->cw.fd, c->sw.fd, ZCIO_TO_EOF, &cfg.link_opts, &c->up);
+	r = zcio_link_new(c->cw.fd, c->sw.fd, ZCIO_TO_EOF, &relay_cfg.link_opts, &c->up);
 	if (r == 0)
-		r = zcio_link_new(c->sw.fd, c->cw.fd, ZCIO_TO_EOF, &cfg.link_opts, &c->down);
+		r = zcio_link_new(c->sw.fd, c->cw.fd, ZCIO_TO_EOF, &relay_cfg.link_opts, &c->down);
 	if (r < 0) {
 		conn_close(c, "link", r);
 		return;
@@ -233,7 +201,7 @@ static bool server_gone(const struct relay_conn *c, int err)
 	socklen_t len = sizeof(ti);
 	char b;
 
-	if (cfg.target.family == AF_UNIX)
+	if (relay_cfg.target.family == AF_UNIX)
 		return err == -EPIPE || recv(c->sw.fd, &b, 1, MSG_PEEK | MSG_DONTWAIT) == 0;
 	return getsockopt(c->sw.fd, IPPROTO_TCP, TCP_INFO, &ti, &len) == 0 &&
 	       ti.tcpi_state == TCP_CLOSE;
@@ -251,7 +219,7 @@ static bool client_has_all(const struct relay_conn *c)
 	socklen_t len = sizeof(ti);
 	int n = 0;
 
-	if (cfg.listen.family == AF_UNIX)
+	if (relay_cfg.listen.family == AF_UNIX)
 		return true;
 	if (getsockopt(c->cw.fd, IPPROTO_TCP, TCP_INFO, &ti, &len) == 0 &&
 	    ti.tcpi_state == TCP_CLOSE)
@@ -441,17 +409,17 @@ static void conn_start(struct relay_worker *w, int cfd, int sfd)
 	c->last_active = loop_now_ms();
 	if (log_enabled(LOG_DEBUG) || log_enabled(LOG_WARN))
 		addr_peer_text(cfd, c->peer, sizeof(c->peer));
-	if (cfg.listen.family != AF_UNIX)
+	if (relay_cfg.listen.family != AF_UNIX)
 		nodelay(cfd);
-	sfd = addr_connect_fd(&cfg.target, sfd, &in_progress);
+	sfd = addr_connect_fd(&relay_cfg.target, sfd, &in_progress);
 	if (sfd < 0) {
 		atomic_fetch_add_explicit(&w->counters.refused, 1, memory_order_relaxed);
-		log_msg(LOG_WARN, CMD, "%s: connect to %s: %s", c->peer, cfg.target.text, strerror(-sfd));
+		log_msg(LOG_WARN, CMD, "%s: connect to %s: %s", c->peer, relay_cfg.target.text, strerror(-sfd));
 		close(cfd);
 		free(c);
 		return;
 	}
-	if (cfg.target.family != AF_UNIX)
+	if (relay_cfg.target.family != AF_UNIX)
 		nodelay(sfd);
 	c->sw.fd = sfd;
 	c->next = w->conns;
@@ -459,7 +427,7 @@ static void conn_start(struct relay_worker *w, int cfd, int sfd)
 		w->conns->prev = c;
 	w->conns = c;
 	w->nconns++;
-	atomic_fetch_add(&total_active, 1);
+	atomic_fetch_add(&relay_active, 1);
 	atomic_fetch_add_explicit(&w->counters.accepted, 1, memory_order_relaxed);
 	atomic_fetch_add_explicit(&w->counters.active, 1, memory_order_relaxed);
 	if (loop_add(&w->loop, &c->cw, EPOLLIN | EPOLLOUT | EPOLLRDHUP) != 0 ||
@@ -469,7 +437,7 @@ static void conn_start(struct relay_worker *w, int cfd, int sfd)
 	}
 	if (in_progress) {
 		c->connecting = true;
-		c->connect_deadline = c->last_active + cfg.connect_timeout_ms;
+		c->connect_deadline = c->last_active + relay_cfg.connect_timeout_ms;
 		return;
 	}
 	conn_connected(c);
@@ -483,7 +451,7 @@ static void on_listen(struct loop *l, struct loop_watch *wt, uint32_t events)
 	for (int i = 0; i < ACCEPT_BATCH && w->accepting; i++) {
 		int fd = -1, sfd;
 
-		if (atomic_load(&total_active) >= cfg.max_conns) {
+		if (atomic_load(&relay_active) >= relay_cfg.max_conns) {
 			/* Leave further clients in the backlog until a
 			 * connection ends. */
 			accept_pause(w);
@@ -492,7 +460,7 @@ static void on_listen(struct loop *l, struct loop_watch *wt, uint32_t events)
 		/* The socket to the target first: out of fds, a client is
 		 * left queued (and the loop rests, below) rather than
 		 * accepted only to be dropped for want of a second fd. */
-		sfd = socket(cfg.target.family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+		sfd = socket(relay_cfg.target.family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 		if (sfd >= 0)
 			fd = accept4(wt->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
 		if (fd >= 0) {
@@ -557,14 +525,14 @@ static void on_tick(struct loop *l)
 		w->accept_resume_at = 0;
 		accept_resume(w);
 	}
-	if (!w->accepting && !w->accept_resume_at && atomic_load(&total_active) < cfg.max_conns)
+	if (!w->accepting && !w->accept_resume_at && atomic_load(&relay_active) < relay_cfg.max_conns)
 		accept_resume(w);
 	for (c = w->conns; c; c = next) {
 		next = c->next;
 		if (c->connecting && now >= c->connect_deadline) {
 			atomic_fetch_add_explicit(&w->counters.refused, 1, memory_order_relaxed);
 			conn_close(c, "connect", -ETIMEDOUT);
-		} else if (cfg.idle_timeout_ms && now - c->last_active >= cfg.idle_timeout_ms) {
+		} else if (relay_cfg.idle_timeout_ms && now - c->last_active >= relay_cfg.idle_timeout_ms) {
 			conn_close(c, "idle timeout", 0);
 		} else if (c->srv_gone && c->down_eof) {
 			/* Waiting for the client to have the whole answer:
@@ -578,7 +546,7 @@ static void on_wake(struct loop *l)
 {
 	struct relay_worker *w = l->data;
 
-	if (atomic_load(&stopping)) {
+	if (atomic_load(&relay_stopping)) {
 		accept_pause(w);
 		if (w->listen_owned && w->listen.fd >= 0) {
 			close(w->listen.fd);
@@ -593,18 +561,27 @@ static void on_wake(struct loop *l)
 			shutdown(w->listen.fd, SHUT_RD);
 		}
 	}
-	if (atomic_load(&forcing)) {
+	if (atomic_load(&relay_forcing)) {
 		while (w->conns)
 			conn_close(w->conns, "shutdown", 0);
 	}
-	if (atomic_load(&stopping) && w->nconns == 0)
+	if (atomic_load(&relay_stopping) && w->nconns == 0)
 		l->stop = true;
 }
 
 static void *worker_main(void *arg)
 {
 	struct relay_worker *w = arg;
+	int r;
 
+	if (relay_cfg.uring) {
+		r = relay_uring_run(w);
+		if (r == 0)
+			return NULL;
+		/* The probe's ring worked, this one did not (RLIMIT_MEMLOCK
+		 * on kernels before 5.12, which charge rings to it). */
+		log_msg(LOG_WARN, CMD, "worker %u: io_uring: %s; using epoll", w->index, strerror(-r));
+	}
 	accept_resume(w);
 	loop_run(&w->loop);
 	while (w->conns)
@@ -619,7 +596,7 @@ static void print_stats(void)
 	struct zcio_pool_stats ps;
 	char a[32], b[32], s[32], k[32];
 
-	for (unsigned i = 0; i < cfg.workers; i++) {
+	for (unsigned i = 0; i < relay_cfg.workers; i++) {
 		struct relay_counters *rc = &workers[i].counters;
 
 		accepted += atomic_load_explicit(&rc->accepted, memory_order_relaxed);
@@ -637,7 +614,8 @@ static void print_stats(void)
 		(unsigned long long)active, (unsigned long long)accepted, (unsigned long long)refused,
 		cli_format_size(up, a, sizeof(a)), (unsigned long long)up,
 		cli_format_size(down, b, sizeof(b)), (unsigned long long)down,
-		cli_format_size(spliced, s, sizeof(s)), cli_format_size(copied, k, sizeof(k)), ps.live);
+		cli_format_size(spliced, s, sizeof(s)), cli_format_size(copied, k, sizeof(k)),
+		ps.live + atomic_load(&relay_uring_pipes));
 }
 
 /* Fds for 5,000 connections need more than the usual soft limit of 1024. */
@@ -654,12 +632,12 @@ static void raise_fd_limit(void)
 static int start_workers(void)
 {
 	int shared = -1;
-	bool reuseport = cfg.listen.family != AF_UNIX && cfg.workers > 1;
+	bool reuseport = relay_cfg.listen.family != AF_UNIX && relay_cfg.workers > 1;
 
-	workers = calloc(cfg.workers, sizeof(*workers));
+	workers = calloc(relay_cfg.workers, sizeof(*workers));
 	if (!workers)
 		return -ENOMEM;
-	for (unsigned i = 0; i < cfg.workers; i++) {
+	for (unsigned i = 0; i < relay_cfg.workers; i++) {
 		struct relay_worker *w = &workers[i];
 		int r = loop_init(&w->loop, TICK_MS);
 		int fd;
@@ -675,7 +653,7 @@ static int start_workers(void)
 		 * connections evenly.  Unix sockets cannot share a path that
 		 * way: one socket, watched by every worker (EPOLLEXCLUSIVE). */
 		if (reuseport || shared < 0) {
-			fd = addr_listen(&cfg.listen, reuseport, 4096);
+			fd = addr_listen(&relay_cfg.listen, reuseport, 4096);
 			if (fd < 0)
 				return fd;
 			if (!reuseport)
@@ -686,7 +664,7 @@ static int start_workers(void)
 		w->listen = (struct loop_watch){ .fd = fd, .on_event = on_listen };
 		w->listen_owned = reuseport;
 	}
-	for (unsigned i = 0; i < cfg.workers; i++) {
+	for (unsigned i = 0; i < relay_cfg.workers; i++) {
 		if (pthread_create(&workers[i].thread, NULL, worker_main, &workers[i]) != 0)
 			return -EAGAIN;
 	}
@@ -703,23 +681,38 @@ static int run_relay(void)
 	raise_fd_limit();
 	/* Room for a pipe per direction of every connection with data in
 	 * flight; past it, links copy. */
-	zcio_pool_set_max(cfg.max_conns * 2 > 256 ? cfg.max_conns * 2 : 256);
+	zcio_pool_set_max(relay_cfg.max_conns * 2 > 256 ? relay_cfg.max_conns * 2 : 256);
 	sigemptyset(&sigs);
 	sigaddset(&sigs, SIGINT);
 	sigaddset(&sigs, SIGTERM);
 	sigaddset(&sigs, SIGUSR1);
 	/* Workers inherit the mask: signals are taken only here. */
 	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+	if (relay_cfg.uring) {
+		const char *why = "";
+		bool unavailable = false;
+
+		r = relay_uring_probe(&why, &unavailable);
+		if (r < 0 && !unavailable) {
+			log_msg(LOG_ERROR, CMD, "--uring: %s: %s", why, strerror(-r));
+			return CLI_ERROR;
+		}
+		if (r < 0) {
+			log_msg(LOG_WARN, CMD, "--uring: %s (%s); using epoll", why, strerror(-r));
+			relay_cfg.uring = false;
+		}
+	}
 	r = start_workers();
 	if (r < 0) {
-		log_msg(LOG_ERROR, CMD, "listen on %s: %s", cfg.listen.text, strerror(-r));
+		log_msg(LOG_ERROR, CMD, "listen on %s: %s", relay_cfg.listen.text, strerror(-r));
 		return CLI_ERROR;
 	}
-	log_msg(LOG_INFO, CMD, "listening on %s, forwarding to %s, %u worker%s%s", cfg.listen.text,
-		cfg.target.text, cfg.workers, cfg.workers == 1 ? "" : "s",
-		(cfg.link_opts.flags & ZCIO_F_COPY) ? " (copy)" : "");
-	if (cfg.stats && cfg.stats_interval_s)
-		next_stats = loop_now_ms() + cfg.stats_interval_s * 1000;
+	log_msg(LOG_INFO, CMD, "listening on %s, forwarding to %s, %u worker%s%s%s", relay_cfg.listen.text,
+		relay_cfg.target.text, relay_cfg.workers, relay_cfg.workers == 1 ? "" : "s",
+		relay_cfg.uring ? " (io_uring)" : "",
+		(relay_cfg.link_opts.flags & ZCIO_F_COPY) ? " (copy)" : "");
+	if (relay_cfg.stats && relay_cfg.stats_interval_s)
+		next_stats = loop_now_ms() + relay_cfg.stats_interval_s * 1000;
 
 	for (;;) {
 		struct timespec ts = { .tv_sec = 0, .tv_nsec = 100 * 1000000 };
@@ -729,44 +722,44 @@ static int run_relay(void)
 
 		if (sig == SIGUSR1)
 			print_stats();
-		if ((sig == SIGINT || sig == SIGTERM) && !atomic_load(&stopping)) {
+		if ((sig == SIGINT || sig == SIGTERM) && !atomic_load(&relay_stopping)) {
 			log_msg(LOG_INFO, CMD, "stopping: no new connections; %u active get %d s to finish",
-				atomic_load(&total_active), cfg.grace_ms / 1000);
-			atomic_store(&stopping, true);
-			stop_deadline = now + cfg.grace_ms;
-			for (unsigned i = 0; i < cfg.workers; i++)
+				atomic_load(&relay_active), relay_cfg.grace_ms / 1000);
+			atomic_store(&relay_stopping, true);
+			stop_deadline = now + relay_cfg.grace_ms;
+			for (unsigned i = 0; i < relay_cfg.workers; i++)
 				loop_wake(&workers[i].loop);
-		} else if ((sig == SIGINT || sig == SIGTERM) && !atomic_load(&forcing)) {
+		} else if ((sig == SIGINT || sig == SIGTERM) && !atomic_load(&relay_forcing)) {
 			stop_deadline = now; /* a second signal: stop now */
 		}
-		if (stop_deadline && now >= stop_deadline && !atomic_load(&forcing)) {
-			atomic_store(&forcing, true);
-			for (unsigned i = 0; i < cfg.workers; i++)
+		if (stop_deadline && now >= stop_deadline && !atomic_load(&relay_forcing)) {
+			atomic_store(&relay_forcing, true);
+			for (unsigned i = 0; i < relay_cfg.workers; i++)
 				loop_wake(&workers[i].loop);
 		}
 		if (next_stats && now >= next_stats) {
 			print_stats();
-			next_stats = now + cfg.stats_interval_s * 1000;
+			next_stats = now + relay_cfg.stats_interval_s * 1000;
 		}
-		if (!atomic_load(&stopping))
+		if (!atomic_load(&relay_stopping))
 			continue;
-		for (unsigned i = 0; i < cfg.workers; i++)
+		for (unsigned i = 0; i < relay_cfg.workers; i++)
 			all_done &= workers[i].loop.stop;
 		if (all_done)
 			break;
 	}
-	for (unsigned i = 0; i < cfg.workers; i++)
+	for (unsigned i = 0; i < relay_cfg.workers; i++)
 		pthread_join(workers[i].thread, NULL);
-	if (cfg.stats)
+	if (relay_cfg.stats)
 		print_stats();
-	if (cfg.listen.family == AF_UNIX)
-		unlink(((struct sockaddr_un *)&cfg.listen.sa)->sun_path);
+	if (relay_cfg.listen.family == AF_UNIX)
+		unlink(((struct sockaddr_un *)&relay_cfg.listen.sa)->sun_path);
 	return CLI_OK;
 }
 
 enum {
 	OPT_WORKERS, OPT_CONNECT_TIMEOUT, OPT_IDLE_TIMEOUT, OPT_MAX_CONNS, OPT_GRACE,
-	OPT_COPY, OPT_STATS, OPT_PIPE_SIZE, OPT_VERBOSE, OPT_QUIET,
+	OPT_COPY, OPT_STATS, OPT_PIPE_SIZE, OPT_URING, OPT_VERBOSE, OPT_QUIET,
 };
 
 static const struct cli_option relay_options[] = {
@@ -791,6 +784,10 @@ static const struct cli_option relay_options[] = {
 	[OPT_PIPE_SIZE] = { NULL, "--pipe-size", "BYTES",
 			    "capacity of the pipe each direction uses while data is in flight "
 			    "(default 1M, at most pipe-max-size)" },
+	[OPT_URING] = { NULL, "--uring", NULL,
+			"move the bytes with io_uring: splice through a pipe per direction "
+			"(with --copy, recv and send); where io_uring is unavailable, warn and "
+			"use epoll" },
 	[OPT_VERBOSE] = { "-v", "--verbose", NULL, "also log every connection" },
 	[OPT_QUIET] = { "-q", "--quiet", NULL, "log errors only" },
 	{ NULL, NULL, NULL, NULL },
@@ -815,14 +812,14 @@ static int relay_main(int argc, char **argv)
 	int opt;
 	uint64_t size;
 
-	cfg = (struct relay_config){
+	relay_cfg = (struct relay_config){
 		.workers = (unsigned)sysconf(_SC_NPROCESSORS_ONLN),
 		.connect_timeout_ms = 10000,
 		.max_conns = 10000,
 		.grace_ms = 10000,
 	};
-	if (cfg.workers < 1)
-		cfg.workers = 1;
+	if (relay_cfg.workers < 1)
+		relay_cfg.workers = 1;
 	cli_args_init(&args, &cli_relay, argc, argv);
 	while ((opt = cli_args_next(&args)) >= 0) {
 		switch (opt) {
@@ -830,43 +827,46 @@ static int relay_main(int argc, char **argv)
 			n = strtol(args.optarg, NULL, 10);
 			if (n < 1 || n > 1024)
 				return cli_usage_error(&cli_relay, "bad worker count: %s", args.optarg);
-			cfg.workers = (unsigned)n;
+			relay_cfg.workers = (unsigned)n;
 			break;
 		case OPT_CONNECT_TIMEOUT:
-			if (parse_seconds(args.optarg, &cfg.connect_timeout_ms) < 0 ||
-			    cfg.connect_timeout_ms == 0)
+			if (parse_seconds(args.optarg, &relay_cfg.connect_timeout_ms) < 0 ||
+			    relay_cfg.connect_timeout_ms == 0)
 				return cli_usage_error(&cli_relay, "bad timeout: %s", args.optarg);
 			break;
 		case OPT_IDLE_TIMEOUT:
-			if (parse_seconds(args.optarg, &cfg.idle_timeout_ms) < 0)
+			if (parse_seconds(args.optarg, &relay_cfg.idle_timeout_ms) < 0)
 				return cli_usage_error(&cli_relay, "bad timeout: %s", args.optarg);
 			break;
 		case OPT_MAX_CONNS:
 			n = strtol(args.optarg, NULL, 10);
 			if (n < 1 || n > 10000000)
 				return cli_usage_error(&cli_relay, "bad connection limit: %s", args.optarg);
-			cfg.max_conns = (unsigned)n;
+			relay_cfg.max_conns = (unsigned)n;
 			break;
 		case OPT_GRACE:
-			if (parse_seconds(args.optarg, &cfg.grace_ms) < 0)
+			if (parse_seconds(args.optarg, &relay_cfg.grace_ms) < 0)
 				return cli_usage_error(&cli_relay, "bad grace period: %s", args.optarg);
 			break;
 		case OPT_COPY:
-			cfg.link_opts.flags |= ZCIO_F_COPY;
+			relay_cfg.link_opts.flags |= ZCIO_F_COPY;
 			break;
 		case OPT_STATS:
-			cfg.stats = true;
+			relay_cfg.stats = true;
 			if (args.optarg) {
 				n = strtol(args.optarg, NULL, 10);
 				if (n < 1)
 					return cli_usage_error(&cli_relay, "bad interval: %s", args.optarg);
-				cfg.stats_interval_s = (int)n;
+				relay_cfg.stats_interval_s = (int)n;
 			}
 			break;
 		case OPT_PIPE_SIZE:
 			if (cli_parse_size(args.optarg, &size) < 0 || size < 4096 || size > (1u << 30))
 				return cli_usage_error(&cli_relay, "bad pipe size: %s", args.optarg);
-			cfg.link_opts.pipe_size = (uint32_t)size;
+			relay_cfg.link_opts.pipe_size = (uint32_t)size;
+			break;
+		case OPT_URING:
+			relay_cfg.uring = true;
 			break;
 		case OPT_VERBOSE:
 			log_level = LOG_DEBUG;
@@ -878,9 +878,9 @@ static int relay_main(int argc, char **argv)
 	}
 	if (args.noperands != 2)
 		return cli_usage_error(&cli_relay, "expected LISTEN and TARGET addresses");
-	if (addr_parse(args.operands[0], &cfg.listen, &why) < 0)
+	if (addr_parse(args.operands[0], &relay_cfg.listen, &why) < 0)
 		return cli_usage_error(&cli_relay, "%s: %s", args.operands[0], why);
-	if (addr_parse(args.operands[1], &cfg.target, &why) < 0)
+	if (addr_parse(args.operands[1], &relay_cfg.target, &why) < 0)
 		return cli_usage_error(&cli_relay, "%s: %s", args.operands[1], why);
 	return run_relay();
 }

@@ -1,0 +1,783 @@
+/*
+ * relay_uring.c - `zcio relay --uring`: the relay's worker loop on io_uring.
+ *
+ * One ring per worker thread.  The worker accepts on its listening socket
+ * (a multishot accept where the kernel has it), connects to the target,
+ * then moves each direction of each connection in turns:
+ *
+ *   read   splice(in -> pipe, up to the pipe's size)   (--copy: recv)
+ *   write  splice(pipe -> out, what the read got)       (--copy: send)
+ *          ... again until the pipe is empty, then the next read.
+ *
+ * A direction has at most one request in flight, so bytes cannot be
+ * reordered.  The kernel runs every IORING_OP_SPLICE in an io-wq thread
+ * (it forces them async); on a socket with nothing to read that thread
+ * would block, one per idle direction.  So the sockets and pipes are
+ * nonblocking and each splice in is linked behind a POLL_ADD for POLLIN:
+ * the splice starts once there is something to move.  A splice out that
+ * finds the socket full (-EAGAIN) is retried behind a POLLOUT the same way.
+ *
+ * A direction that reads EOF has delivered everything by then (its pipe is
+ * empty: the write before it finished), so its shutdown(SHUT_WR) is passed
+ * on at once.  When both directions are done, or either side fails or
+ * resets, the connection closes: its requests still in flight are
+ * cancelled, and its fds and memory are released only once the last of
+ * their completions has arrived (a completion names the connection).
+ *
+ * Timeouts (--connect-timeout, --idle-timeout), --max-conns and the
+ * SIGINT/SIGTERM grace period are served by a 100 ms tick: the wait for
+ * completions times out at least that often.
+ */
+#include <errno.h>
+#include <string.h>
+
+#include "relay.h"
+
+atomic_uint relay_uring_pipes;
+
+#ifndef ZCIO_HAVE_LIBURING
+
+int relay_uring_probe(const char **why, bool *unavailable)
+{
+	*why = "not built in (zcio was built without liburing)";
+	*unavailable = true;
+	return -EOPNOTSUPP;
+}
+
+int relay_uring_run(struct relay_worker *w)
+{
+	(void)w;
+	return -EOPNOTSUPP;
+}
+
+#else
+
+#include <fcntl.h>
+#include <liburing.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "log.h"
+
+#define TICK_MS 100
+#define ACCEPT_BACKOFF_MS 100
+#define SQ_ENTRIES 1024
+#define CQ_ENTRIES 16384
+/* --copy: each direction's buffer. */
+#define COPY_BUF (256u << 10)
+#define DEFAULT_PIPE_SIZE (1u << 20)
+
+static const char CMD[] = "relay";
+
+enum uop_kind { UOP_ACCEPT, UOP_CONNECT, UOP_POLL, UOP_WATCH, UOP_READ, UOP_WRITE };
+
+/* What a completion's user_data points to (0: a cancel request's own
+ * completion, ignored). */
+struct uop {
+	struct uconn *c;        /* NULL for the accept */
+	unsigned char kind;
+	bool busy;              /* submitted, completion not yet seen */
+};
+
+struct udir {
+	struct uop poll, io;    /* io: the read or the write; poll: before it */
+	int in, out;
+	int pipe[2];            /* splice: the kernel buffer */
+	char *buf;              /* --copy */
+	uint32_t cap;           /* bytes one read may take */
+	uint32_t held, off;     /* read and not yet written; --copy: sent of buf */
+	bool eof;               /* the read side ended */
+	atomic_ullong *counter; /* the worker's up_bytes or down_bytes */
+	uint64_t bytes;
+};
+
+struct uworker;
+
+struct uconn {
+	struct uworker *u;
+	struct uconn *prev, *next;
+	struct uop connect;
+	struct udir d[2];       /* 0: client -> server, 1: server -> client */
+	int cfd, sfd;
+	unsigned inflight;      /* completions still to come */
+	bool connecting, timed_out, closing;
+	int64_t last_active, connect_deadline;
+	char peer[64];
+};
+
+struct uworker {
+	struct relay_worker *w;
+	struct io_uring ring;
+	struct uop accept;
+	bool multishot;         /* the kernel takes IORING_ACCEPT_MULTISHOT */
+	bool accept_cancelled;  /* a cancel for the accept is on its way */
+	bool stop_seen;
+	int64_t accept_resume_at; /* after EMFILE and the like; 0: none */
+	struct uconn *conns;
+	unsigned nconns;        /* open (in conns) */
+	unsigned closing;       /* closed, waiting for their completions */
+	bool copy;
+	uint32_t pipe_size;
+};
+
+/*
+ * Room for one more request.  When the submission queue is full, what is
+ * in it goes to the kernel first; completions wait in the completion queue
+ * (or the kernel's overflow list: IORING_FEAT_NODROP, checked by the probe),
+ * so this always succeeds in the end.
+ */
+static struct io_uring_sqe *sqe_get(struct uworker *u)
+{
+	struct io_uring_sqe *sqe;
+
+	while (!(sqe = io_uring_get_sqe(&u->ring))) {
+		int r = io_uring_submit(&u->ring);
+
+		if (r < 0 && r != -EINTR && r != -EAGAIN && r != -EBUSY) {
+			log_msg(LOG_ERROR, CMD, "io_uring_submit: %s", strerror(-r));
+			abort();
+		}
+	}
+	return sqe;
+}
+
+static void uop_submit(struct io_uring_sqe *sqe, struct uop *op)
+{
+	io_uring_sqe_set_data(sqe, op);
+	op->busy = true;
+	if (op->c)
+		op->c->inflight++;
+}
+
+static void cancel_op(struct uworker *u, struct uop *op)
+{
+	struct io_uring_sqe *sqe;
+
+	if (!op->busy)
+		return;
+	sqe = sqe_get(u);
+	io_uring_prep_cancel(sqe, op, 0);
+	io_uring_sqe_set_data(sqe, NULL);
+}
+
+/* ---- accepting ---------------------------------------------------------- */
+
+static bool accept_wanted(struct uworker *u)
+{
+	return !atomic_load(&relay_stopping) && u->w->listen.fd >= 0 && !u->accept_resume_at &&
+	       atomic_load(&relay_active) < relay_cfg.max_conns;
+}
+
+/* Arm the accept, or cancel it, as the state of the worker asks. */
+static void accept_update(struct uworker *u)
+{
+	struct io_uring_sqe *sqe;
+	int fd = u->w->listen.fd;
+
+	if (!accept_wanted(u)) {
+		if (u->accept.busy && !u->accept_cancelled) {
+			cancel_op(u, &u->accept);
+			u->accept_cancelled = true;
+		}
+		return;
+	}
+	if (u->accept.busy)
+		return;
+	sqe = sqe_get(u);
+	if (u->multishot)
+		io_uring_prep_multishot_accept(sqe, fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+	else
+		io_uring_prep_accept(sqe, fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+	uop_submit(sqe, &u->accept);
+}
+
+/* ---- closing ------------------------------------------------------------ */
+
+static void conn_free(struct uconn *c)
+{
+	struct uworker *u = c->u;
+
+	close(c->cfd);
+	close(c->sfd);
+	for (int i = 0; i < 2; i++) {
+		if (c->d[i].pipe[0] >= 0) {
+			close(c->d[i].pipe[0]);
+			close(c->d[i].pipe[1]);
+			atomic_fetch_sub(&relay_uring_pipes, 1);
+		}
+		free(c->d[i].buf);
+	}
+	u->closing--;
+	free(c);
+}
+
+/*
+ * Close both sides.  err < 0: an error on one side; a reset is passed on
+ * as a reset (SO_LINGER 0), so the other peer learns the stream broke
+ * rather than seeing a clean end.  The fds stay open, and c allocated,
+ * until every request naming them has completed.
+ */
+static void conn_close(struct uconn *c, const char *why, int err)
+{
+	struct uworker *u = c->u;
+	struct relay_worker *w = u->w;
+
+	if (c->closing)
+		return;
+	c->closing = true;
+	if (err == -ECONNRESET) {
+		struct linger lg = { .l_onoff = 1, .l_linger = 0 };
+
+		setsockopt(c->cfd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+		setsockopt(c->sfd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+	}
+	cancel_op(u, &c->connect);
+	for (int i = 0; i < 2; i++) {
+		cancel_op(u, &c->d[i].poll);
+		cancel_op(u, &c->d[i].io);
+	}
+	if (c->prev)
+		c->prev->next = c->next;
+	else
+		u->conns = c->next;
+	if (c->next)
+		c->next->prev = c->prev;
+	u->nconns--;
+	u->closing++;
+	atomic_fetch_sub(&relay_active, 1);
+	atomic_fetch_sub_explicit(&w->counters.active, 1, memory_order_relaxed);
+	if (err < 0 && err != -EPIPE && err != -ECONNRESET)
+		log_msg(LOG_WARN, CMD, "%s: %s: %s", c->peer, why, strerror(-err));
+	else if (log_enabled(LOG_DEBUG))
+		log_msg(LOG_DEBUG, CMD, "%s: closed (%s%s%s), %llu bytes up, %llu down", c->peer, why,
+			err ? ": " : "", err ? strerror(-err) : "",
+			(unsigned long long)c->d[0].bytes, (unsigned long long)c->d[1].bytes);
+	if (c->inflight == 0)
+		conn_free(c);
+	accept_update(u); /* a slot under --max-conns may be free */
+}
+
+/* ---- moving the bytes --------------------------------------------------- */
+
+/* Read into the empty pipe (buffer) once the source has something. */
+static void dir_read(struct uconn *c, struct udir *d)
+{
+	struct uworker *u = c->u;
+	struct io_uring_sqe *sqe;
+
+	d->held = d->off = 0;
+	d->poll.kind = UOP_POLL;
+	if (!u->copy) {
+		/* The splice would otherwise block an io-wq thread until
+		 * the peer sends (see the top of the file). */
+		sqe = sqe_get(u);
+		io_uring_prep_poll_add(sqe, d->in, POLLIN);
+		sqe->flags |= IOSQE_IO_LINK;
+		uop_submit(sqe, &d->poll);
+		sqe = sqe_get(u);
+		io_uring_prep_splice(sqe, d->in, -1, d->pipe[1], -1, d->cap,
+				     SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+	} else {
+		/* recv waits for data inside the kernel by itself. */
+		sqe = sqe_get(u);
+		io_uring_prep_recv(sqe, d->in, d->buf, d->cap, 0);
+	}
+	d->io.kind = UOP_READ;
+	uop_submit(sqe, &d->io);
+}
+
+/* Write what the last read got; after_poll: the socket was full. */
+static void dir_write(struct uconn *c, struct udir *d, bool after_poll)
+{
+	struct uworker *u = c->u;
+	struct io_uring_sqe *sqe;
+
+	if (after_poll) {
+		d->poll.kind = UOP_POLL;
+		sqe = sqe_get(u);
+		io_uring_prep_poll_add(sqe, d->out, POLLOUT);
+		sqe->flags |= IOSQE_IO_LINK;
+		uop_submit(sqe, &d->poll);
+	}
+	sqe = sqe_get(u);
+	if (!u->copy)
+		io_uring_prep_splice(sqe, d->pipe[0], -1, d->out, -1, d->held,
+				     SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+	else
+		io_uring_prep_send(sqe, d->out, d->buf + d->off, d->held, MSG_NOSIGNAL);
+	d->io.kind = UOP_WRITE;
+	uop_submit(sqe, &d->io);
+}
+
+static void dir_done(struct uconn *c, struct udir *d)
+{
+	struct io_uring_sqe *sqe;
+
+	/* Everything read has been written (held is 0): the close can
+	 * follow the last byte. */
+	shutdown(d->out, SHUT_WR);
+	if (c->d[0].eof && c->d[1].eof) {
+		conn_close(c, "done", 0);
+		return;
+	}
+	/* Nothing reads this socket any more, so a reset arriving on it
+	 * would go unnoticed until the other side spoke.  A poll for no
+	 * event still reports POLLERR (and POLLHUP). */
+	sqe = sqe_get(c->u);
+	io_uring_prep_poll_add(sqe, d->in, 0);
+	d->poll.kind = UOP_WATCH;
+	uop_submit(sqe, &d->poll);
+}
+
+static void on_read(struct uconn *c, struct udir *d, int res)
+{
+	if (res > 0) {
+		d->held = (uint32_t)res;
+		c->last_active = loop_now_ms();
+		dir_write(c, d, false);
+		return;
+	}
+	switch (res) {
+	case 0:
+		d->eof = true;
+		dir_done(c, d);
+		return;
+	case -EAGAIN:
+	case -EINTR:
+		/* Readable, then not (another reader cannot exist, but a
+		 * wakeup can be spurious): wait again. */
+		dir_read(c, d);
+		return;
+	default:
+		conn_close(c, "forwarding", res);
+	}
+}
+
+static void on_write(struct uconn *c, struct udir *d, int res)
+{
+	struct relay_counters *rc = &c->u->w->counters;
+
+	if (res > 0) {
+		d->held -= (uint32_t)res;
+		d->off += (uint32_t)res;
+		d->bytes += (uint64_t)res;
+		atomic_fetch_add_explicit(d->counter, (uint64_t)res, memory_order_relaxed);
+		atomic_fetch_add_explicit(c->u->copy ? &rc->copied : &rc->spliced, (uint64_t)res,
+					  memory_order_relaxed);
+		c->last_active = loop_now_ms();
+		if (d->held)
+			dir_write(c, d, false); /* a partial write: the rest */
+		else
+			dir_read(c, d);
+		return;
+	}
+	switch (res) {
+	case -EAGAIN:
+		/* The socket's send buffer is full. */
+		dir_write(c, d, true);
+		return;
+	case -EINTR:
+		dir_write(c, d, false);
+		return;
+	case 0:
+		/* Nothing written of a nonempty pipe: the peer cannot take
+		 * more (a shut-down socket answers EPIPE, not 0). */
+		conn_close(c, "forwarding", -EPIPE);
+		return;
+	default:
+		conn_close(c, "forwarding", res);
+	}
+}
+
+static void on_connect(struct uconn *c, int res)
+{
+	struct relay_counters *rc = &c->u->w->counters;
+
+	if (res == -ECANCELED && c->timed_out)
+		res = -ETIMEDOUT;
+	if (res < 0) {
+		atomic_fetch_add_explicit(&rc->refused, 1, memory_order_relaxed);
+		conn_close(c, "connect", res);
+		return;
+	}
+	c->connecting = false;
+	c->last_active = loop_now_ms();
+	dir_read(c, &c->d[0]);
+	dir_read(c, &c->d[1]);
+}
+
+/* ---- opening ------------------------------------------------------------ */
+
+static void nodelay(int fd)
+{
+	int one = 1;
+
+	/* Forwarded bytes leave as soon as they arrive. */
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+}
+
+static int dir_init(struct uworker *u, struct udir *d, int in, int out)
+{
+	int sz;
+
+	d->in = in;
+	d->out = out;
+	d->pipe[0] = d->pipe[1] = -1;
+	if (u->copy) {
+		d->buf = malloc(COPY_BUF);
+		d->cap = COPY_BUF;
+		return d->buf ? 0 : -ENOMEM;
+	}
+	if (pipe2(d->pipe, O_NONBLOCK | O_CLOEXEC) == -1) {
+		d->pipe[0] = d->pipe[1] = -1;
+		return -errno;
+	}
+	atomic_fetch_add(&relay_uring_pipes, 1);
+	/* Past pipe-user-pages-soft (unprivileged users), F_SETPIPE_SZ fails
+	 * and the pipe keeps its size: use the size it has. */
+	fcntl(d->pipe[1], F_SETPIPE_SZ, (int)u->pipe_size);
+	sz = fcntl(d->pipe[1], F_GETPIPE_SZ);
+	d->cap = sz > 0 ? (uint32_t)sz : 65536;
+	return 0;
+}
+
+static void conn_start(struct uworker *u, int cfd)
+{
+	struct relay_worker *w = u->w;
+	struct uconn *c;
+	struct io_uring_sqe *sqe;
+	int sfd, r;
+
+	sfd = socket(relay_cfg.target.family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (sfd == -1) {
+		r = -errno;
+		log_msg(LOG_WARN, CMD, "socket for %s: %s; pausing accept %d ms", relay_cfg.target.text,
+			strerror(-r), ACCEPT_BACKOFF_MS);
+		close(cfd);
+		u->accept_resume_at = loop_now_ms() + ACCEPT_BACKOFF_MS;
+		accept_update(u);
+		return;
+	}
+	c = calloc(1, sizeof(*c));
+	if (!c) {
+		close(cfd);
+		close(sfd);
+		return;
+	}
+	c->u = u;
+	c->cfd = cfd;
+	c->sfd = sfd;
+	c->connect = (struct uop){ .c = c, .kind = UOP_CONNECT };
+	for (int i = 0; i < 2; i++) {
+		c->d[i].poll = (struct uop){ .c = c, .kind = UOP_POLL };
+		c->d[i].io = (struct uop){ .c = c, .kind = UOP_READ };
+	}
+	c->d[0].counter = &w->counters.up_bytes;
+	c->d[1].counter = &w->counters.down_bytes;
+	r = dir_init(u, &c->d[0], cfd, sfd);
+	if (r == 0)
+		r = dir_init(u, &c->d[1], sfd, cfd);
+	c->last_active = loop_now_ms();
+	if (log_enabled(LOG_WARN))
+		addr_peer_text(cfd, c->peer, sizeof(c->peer));
+	if (relay_cfg.listen.family != AF_UNIX)
+		nodelay(cfd);
+	if (relay_cfg.target.family != AF_UNIX)
+		nodelay(sfd);
+	c->next = u->conns;
+	if (u->conns)
+		u->conns->prev = c;
+	u->conns = c;
+	u->nconns++;
+	atomic_fetch_add(&relay_active, 1);
+	atomic_fetch_add_explicit(&w->counters.accepted, 1, memory_order_relaxed);
+	atomic_fetch_add_explicit(&w->counters.active, 1, memory_order_relaxed);
+	if (r < 0) {
+		conn_close(c, "pipe", r);
+		return;
+	}
+	c->connecting = true;
+	c->connect_deadline = c->last_active + relay_cfg.connect_timeout_ms;
+	sqe = sqe_get(u);
+	io_uring_prep_connect(sqe, sfd, (struct sockaddr *)&relay_cfg.target.sa, relay_cfg.target.len);
+	uop_submit(sqe, &c->connect);
+}
+
+static void on_accept(struct uworker *u, int res, unsigned flags)
+{
+	if (!(flags & IORING_CQE_F_MORE)) {
+		u->accept.busy = false;
+		u->accept_cancelled = false;
+	}
+	if (res >= 0) {
+		if (atomic_load(&relay_stopping)) {
+			/* Raced with the stop: not served. */
+			close(res);
+			return;
+		}
+		conn_start(u, res);
+	} else {
+		switch (-res) {
+		case EINVAL:
+			if (u->multishot && !atomic_load(&relay_stopping)) {
+				/* Kernels before 5.19 know no multishot accept and
+				 * reject the flag: accept one at a time. */
+				u->multishot = false;
+				break;
+			}
+			if (!atomic_load(&relay_stopping))
+				log_msg(LOG_ERROR, CMD, "accept: %s", strerror(-res));
+			u->accept_resume_at = loop_now_ms() + ACCEPT_BACKOFF_MS;
+			break;
+		case ECANCELED:  /* ours: --max-conns, a backoff, or the stop */
+		case EINTR:
+		case EAGAIN:
+		case ECONNABORTED:
+			break;
+		case EMFILE:
+		case ENFILE:
+		case ENOBUFS:
+		case ENOMEM:
+			/* Out of fds or memory: the client stays queued;
+			 * accepting again now would fail again. */
+			log_msg(LOG_WARN, CMD, "accept: %s; pausing %d ms", strerror(-res),
+				ACCEPT_BACKOFF_MS);
+			u->accept_resume_at = loop_now_ms() + ACCEPT_BACKOFF_MS;
+			break;
+		default:
+			if (!atomic_load(&relay_stopping))
+				log_msg(LOG_ERROR, CMD, "accept: %s", strerror(-res));
+			u->accept_resume_at = loop_now_ms() + ACCEPT_BACKOFF_MS;
+		}
+	}
+	accept_update(u);
+}
+
+/* ---- the loop ----------------------------------------------------------- */
+
+static void on_cqe(struct uworker *u, struct uop *op, int res, unsigned flags)
+{
+	struct uconn *c;
+	struct udir *d;
+
+	if (!op)
+		return; /* a cancel request's own completion */
+	if (op->kind == UOP_ACCEPT) {
+		on_accept(u, res, flags);
+		return;
+	}
+	c = op->c;
+	op->busy = false;
+	c->inflight--;
+	if (c->closing) {
+		if (c->inflight == 0)
+			conn_free(c);
+		return;
+	}
+	if (op->kind == UOP_CONNECT) {
+		on_connect(c, res);
+		return;
+	}
+	d = op == &c->d[0].poll || op == &c->d[0].io ? &c->d[0] : &c->d[1];
+	if (op->kind == UOP_WATCH) {
+		int soerr = 0;
+		socklen_t len = sizeof(soerr);
+
+		/* POLLHUP alone: the socket is shut both ways, which the
+		 * other direction's end reports by itself. */
+		if (res < 0 || getsockopt(d->in, SOL_SOCKET, SO_ERROR, &soerr, &len) != 0 || !soerr)
+			return;
+		/* A reset received after the peer's FIN reads as EPIPE. */
+		conn_close(c, "reset", soerr == EPIPE ? -ECONNRESET : -soerr);
+		return;
+	}
+	if (op->kind == UOP_POLL) {
+		/* The request linked behind it runs now, or comes back
+		 * ECANCELED when the poll failed. */
+		if (res < 0)
+			conn_close(c, "poll", res);
+		return;
+	}
+	if (res == -ECANCELED) {
+		/* Its poll failed (that closed the connection), or it was
+		 * cancelled by conn_close: either way c is closing, so this
+		 * is not reached; be safe. */
+		conn_close(c, "forwarding", res);
+		return;
+	}
+	if (op->kind == UOP_READ)
+		on_read(c, d, res);
+	else
+		on_write(c, d, res);
+}
+
+static void on_tick(struct uworker *u)
+{
+	struct relay_worker *w = u->w;
+	int64_t now = loop_now_ms();
+	struct uconn *c, *next;
+
+	if (atomic_load(&relay_stopping) && !u->stop_seen) {
+		u->stop_seen = true;
+		if (w->listen_owned && w->listen.fd >= 0) {
+			close(w->listen.fd); /* the accept holds its own reference */
+			w->listen.fd = -1;
+		} else if (w->listen.fd >= 0) {
+			/* Shared by the workers: make the kernel refuse new
+			 * clients now rather than queue them (as relay.c). */
+			shutdown(w->listen.fd, SHUT_RD);
+		}
+	}
+	if (atomic_load(&relay_forcing)) {
+		while (u->conns)
+			conn_close(u->conns, "shutdown", 0);
+	}
+	if (u->accept_resume_at && now >= u->accept_resume_at)
+		u->accept_resume_at = 0;
+	accept_update(u);
+	for (c = u->conns; c; c = next) {
+		next = c->next;
+		if (c->connecting && now >= c->connect_deadline) {
+			if (!c->timed_out) {
+				c->timed_out = true;
+				cancel_op(u, &c->connect);
+			}
+		} else if (!c->connecting && relay_cfg.idle_timeout_ms &&
+			   now - c->last_active >= relay_cfg.idle_timeout_ms) {
+			conn_close(c, "idle timeout", 0);
+		}
+	}
+}
+
+static int ring_init(struct io_uring *ring, unsigned sq, unsigned cq)
+{
+	struct io_uring_params p = { .flags = IORING_SETUP_CQSIZE, .cq_entries = cq };
+
+	return io_uring_queue_init_params(sq, ring, &p);
+}
+
+int relay_uring_probe(const char **why, bool *unavailable)
+{
+	static char text[96];
+	static const struct {
+		int op;
+		const char *name;
+	} ops[] = {
+		{ IORING_OP_SPLICE, "IORING_OP_SPLICE" },
+		{ IORING_OP_ACCEPT, "IORING_OP_ACCEPT" },
+		{ IORING_OP_CONNECT, "IORING_OP_CONNECT" },
+		{ IORING_OP_POLL_ADD, "IORING_OP_POLL_ADD" },
+		{ IORING_OP_ASYNC_CANCEL, "IORING_OP_ASYNC_CANCEL" },
+		{ IORING_OP_RECV, "IORING_OP_RECV" },
+		{ IORING_OP_SEND, "IORING_OP_SEND" },
+	};
+	struct io_uring ring;
+	struct io_uring_probe *p;
+	int r = ring_init(&ring, 8, 16);
+
+	*unavailable = true;
+	switch (r) {
+	case 0:
+		break;
+	case -ENOSYS:
+		/* A kernel built without CONFIG_IO_URING (or older than
+		 * 5.1): io_uring_setup does not exist. */
+		*why = "io_uring not in this kernel";
+		return r;
+	case -EPERM:
+		/* kernel.io_uring_disabled = 2 (or = 1 and we are not in
+		 * kernel.io_uring_group), or a seccomp filter (container
+		 * runtimes' default profiles answer EPERM). */
+		*why = "io_uring not permitted";
+		return r;
+	default:
+		/* Anything else (ENOMEM: RLIMIT_MEMLOCK before 5.12; EMFILE)
+		 * is a real failure the caller reports, not an absent
+		 * feature. */
+		*why = "io_uring_setup failed";
+		*unavailable = false;
+		return r;
+	}
+	r = 0;
+	/* IORING_FEAT_NODROP (5.5): completions never lost when the queue is
+	 * full, which sqe_get() relies on; EXT_ARG (5.11): the tick's
+	 * timed wait. */
+	if (!(ring.features & IORING_FEAT_NODROP) || !(ring.features & IORING_FEAT_EXT_ARG)) {
+		*why = "this kernel's io_uring is too old (no IORING_FEAT_NODROP or EXT_ARG)";
+		r = -EOPNOTSUPP;
+	}
+	p = r == 0 ? io_uring_get_probe_ring(&ring) : NULL;
+	if (r == 0 && !p) {
+		/* IORING_REGISTER_PROBE came in 5.6, splice in 5.7. */
+		*why = "this kernel's io_uring cannot say what it supports (before 5.6)";
+		r = -EOPNOTSUPP;
+	}
+	for (size_t i = 0; p && i < sizeof(ops) / sizeof(ops[0]); i++) {
+		if (!io_uring_opcode_supported(p, ops[i].op)) {
+			snprintf(text, sizeof(text), "this kernel's io_uring has no %s", ops[i].name);
+			*why = text;
+			r = -EOPNOTSUPP;
+			break;
+		}
+	}
+	if (p)
+		io_uring_free_probe(p);
+	io_uring_queue_exit(&ring);
+	return r;
+}
+
+int relay_uring_run(struct relay_worker *w)
+{
+	struct uworker u = {
+		.w = w,
+		.accept = { .kind = UOP_ACCEPT },
+		.multishot = true,
+		.copy = (relay_cfg.link_opts.flags & ZCIO_F_COPY) != 0,
+		.pipe_size = relay_cfg.link_opts.pipe_size ? relay_cfg.link_opts.pipe_size
+							   : DEFAULT_PIPE_SIZE,
+	};
+	int64_t next_tick = loop_now_ms() + TICK_MS;
+	int r = ring_init(&u.ring, SQ_ENTRIES, CQ_ENTRIES);
+
+	if (r < 0)
+		return r;
+	accept_update(&u);
+	for (;;) {
+		struct __kernel_timespec ts = { .tv_sec = 0, .tv_nsec = TICK_MS * 1000000L };
+		struct io_uring_cqe *cqe;
+		int64_t now;
+
+		r = io_uring_submit_and_wait_timeout(&u.ring, &cqe, 1, &ts, NULL);
+		if (r < 0 && r != -ETIME && r != -EINTR && r != -EAGAIN && r != -EBUSY) {
+			log_msg(LOG_ERROR, CMD, "io_uring wait: %s", strerror(-r));
+			abort();
+		}
+		/* One at a time, marked seen before it is handled: handlers
+		 * submit, and a full submission queue is flushed then. */
+		while (io_uring_peek_cqe(&u.ring, &cqe) == 0) {
+			struct uop *op = io_uring_cqe_get_data(cqe);
+			int res = cqe->res;
+			unsigned flags = cqe->flags;
+
+			io_uring_cqe_seen(&u.ring, cqe);
+			on_cqe(&u, op, res, flags);
+		}
+		now = loop_now_ms();
+		if (now >= next_tick || atomic_load(&relay_stopping)) {
+			on_tick(&u);
+			next_tick = now + TICK_MS;
+		}
+		if (u.stop_seen && u.nconns == 0 && u.closing == 0 && !u.accept.busy)
+			break;
+	}
+	io_uring_queue_exit(&u.ring);
+	w->loop.stop = true;
+	return 0;
+}
+
+#endif /* ZCIO_HAVE_LIBURING */
