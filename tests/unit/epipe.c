@@ -276,8 +276,10 @@ static const struct epipe_case cases[] = {
 	  SRC_FILE, DST_PIPE, ZCIO_F_COPY, 0, ZCIO_PATH_COPY, false },
 	{ "file_to_pipe_positional_reader_closes_epipe_fd_offset_untouched",
 	  SRC_FILE, DST_PIPE, ZCIO_F_OFFSET, 0, ZCIO_PATH_SPLICE, false },
+	{ "file_to_unix_splice_pipe_reader_shuts_down_epipe_exact_count_offset_rewound",
+	  SRC_FILE, DST_UNIX, 0, 0, ZCIO_PATH_SPLICE_PIPE, false },
 	{ "file_to_unix_sendfile_reader_shuts_down_epipe_exact_count_offset_rewound",
-	  SRC_FILE, DST_UNIX, 0, 0, ZCIO_PATH_SENDFILE, false },
+	  SRC_FILE, DST_UNIX, ZCIO_F_VIA_SENDFILE, 0, ZCIO_PATH_SENDFILE, false },
 	{ "file_to_unix_copy_reader_shuts_down_epipe_exact_count_offset_rewound",
 	  SRC_FILE, DST_UNIX, ZCIO_F_COPY, 0, ZCIO_PATH_COPY, false },
 	{ "pipe_to_pipe_splice_reader_closes_epipe_rest_left_in_source",
@@ -293,8 +295,10 @@ static const struct epipe_case cases[] = {
 	  SRC_FILE, DST_PIPE, 0, 0, ZCIO_PATH_SPLICE, true },
 	{ "sigpipe_blocked_by_caller_file_to_pipe_copy_signal_left_pending",
 	  SRC_FILE, DST_PIPE, ZCIO_F_COPY, 0, ZCIO_PATH_COPY, true },
+	{ "sigpipe_blocked_by_caller_file_to_unix_splice_pipe_signal_left_pending",
+	  SRC_FILE, DST_UNIX, 0, 0, ZCIO_PATH_SPLICE_PIPE, true },
 	{ "sigpipe_blocked_by_caller_file_to_unix_sendfile_signal_left_pending",
-	  SRC_FILE, DST_UNIX, 0, 0, ZCIO_PATH_SENDFILE, true },
+	  SRC_FILE, DST_UNIX, ZCIO_F_VIA_SENDFILE, 0, ZCIO_PATH_SENDFILE, true },
 };
 
 /* A destination that was closed before the call: -EPIPE at once, 0 bytes,

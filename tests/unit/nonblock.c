@@ -42,8 +42,12 @@ static const struct nb_case cases[] = {
 	{ E_PIPE, E_PIPE_NB, 0, ZCIO_PATH_SPLICE },
 	{ E_UNIX, E_PIPE_NB, 0, ZCIO_PATH_SPLICE },
 	{ E_FILE, E_PIPE_NB, 0, ZCIO_PATH_SPLICE },
-	{ E_FILE, E_UNIX_NB, 0, ZCIO_PATH_SENDFILE },
-	{ E_FILE, E_TCP_NB, 0, ZCIO_PATH_SENDFILE },
+	/* File to stream socket: the default route goes through a pooled
+	 * pipe; ZCIO_F_VIA_SENDFILE asks for sendfile() itself. */
+	{ E_FILE, E_UNIX_NB, 0, ZCIO_PATH_SPLICE_PIPE },
+	{ E_FILE, E_TCP_NB, 0, ZCIO_PATH_SPLICE_PIPE },
+	{ E_FILE, E_UNIX_NB, ZCIO_F_VIA_SENDFILE, ZCIO_PATH_SENDFILE },
+	{ E_FILE, E_TCP_NB, ZCIO_F_VIA_SENDFILE, ZCIO_PATH_SENDFILE },
 	{ E_FILE, E_TCP_NB, ZCIO_F_COPY, ZCIO_PATH_COPY },
 };
 
