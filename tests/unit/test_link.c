@@ -299,7 +299,7 @@ static void test_eof_waits_for_the_pipe_to_empty(void **state)
 	uint64_t total = 0;
 	bool ended_while_holding = false;
 	int64_t r = -EAGAIN;
-	int small = 4096;
+	int small = 4096, waited_ms = 0;
 
 	(void)state;
 	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, a), 0);
@@ -326,6 +326,16 @@ static void test_eof_waits_for_the_pipe_to_empty(void **state)
 		 * still held, and pump said "wait", not "EOF". */
 		if (__atomic_load_n(&p.finished, __ATOMIC_ACQUIRE) && zcio_link_pending(l) > 0)
 			ended_while_holding = true;
+		/* Past half the stream, the reader waits (up to 5 s) for the
+		 * producer to close, so the close surely comes while the
+		 * link still holds bytes: without that the reader could
+		 * empty the link before the producer thread ran again. */
+		if (total >= p.len / 2 && waited_ms < 5000 &&
+		    !__atomic_load_n(&p.finished, __ATOMIC_ACQUIRE)) {
+			usleep(1000);
+			waited_ms++;
+			continue;
+		}
 		/* The reader takes a little only when the link is stuck. */
 		{
 			ssize_t n = read(b[1], got + total, sizeof(got) - total < 8192 ? sizeof(got) - total : 8192);
