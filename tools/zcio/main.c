@@ -84,7 +84,7 @@ static void print_help(void)
 	printf("       %s --help | --version\n", cli_progname);
 	printf("%s\n\n%s\n\nCommands:\n", sentence(summary), description);
 	for (c = cli_commands; *c; c++)
-		printf("  %-8s %s\n", (*c)->name, (*c)->summary);
+		printf("  %-10s %s\n", (*c)->name, (*c)->summary);
 	printf("\nOptions:\n"
 	       "  -h, --help     show this help and exit\n"
 	       "      --version  show the version and exit\n"
