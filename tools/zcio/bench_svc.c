@@ -177,24 +177,65 @@ int bench_pattern_source(void *arg, struct bench_shared *sh)
 
 /* ---- ports ---- */
 
+/*
+ * Ports for servers come from below the ephemeral range (from
+ * ip_local_port_range): a port picked there could be taken by any
+ * client's connect() (relay-idle alone makes 10,000) before the server
+ * binds it.  The port is bound once to check that it is free.
+ */
 int bench_free_port(void)
 {
-	struct sockaddr_in sa = { .sin_family = AF_INET };
-	socklen_t len = sizeof(sa);
-	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0), port;
+	static unsigned seed;
+	int lo = 32768;
+	FILE *f = fopen("/proc/sys/net/ipv4/ip_local_port_range", "r");
 
-	if (fd < 0)
-		return -errno;
-	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 ||
-	    getsockname(fd, (struct sockaddr *)&sa, &len) < 0) {
-		port = -errno;
+	if (f) {
+		if (fscanf(f, "%d", &lo) != 1)
+			lo = 32768;
+		fclose(f);
+	}
+	if (lo > 12000)
+		lo -= 1; /* ports [10000, lo) */
+	else
+		lo = 0;
+	if (!seed)
+		seed = (unsigned)getpid() * 2654435761u;
+	for (int tries = 0; lo && tries < 200; tries++) {
+		struct sockaddr_in sa = { .sin_family = AF_INET };
+		int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0), one = 1, port;
+
+		if (fd < 0)
+			return -errno;
+		seed = seed * 1103515245u + 12345u;
+		port = 10000 + (int)((seed >> 8) % (unsigned)(lo - 10000));
+		setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+		sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+		sa.sin_port = htons((uint16_t)port);
+		if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0 && !bench_port_listening(port)) {
+			close(fd);
+			return port;
+		}
+		close(fd);
+	}
+	{
+		/* No room below the range: let the kernel pick one. */
+		struct sockaddr_in sa = { .sin_family = AF_INET };
+		socklen_t len = sizeof(sa);
+		int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0), port;
+
+		if (fd < 0)
+			return -errno;
+		sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+		if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 ||
+		    getsockname(fd, (struct sockaddr *)&sa, &len) < 0) {
+			port = -errno;
+			close(fd);
+			return port;
+		}
+		port = ntohs(sa.sin_port);
 		close(fd);
 		return port;
 	}
-	port = ntohs(sa.sin_port);
-	close(fd);
-	return port;
 }
 
 /* /proc/net/tcp: "sl local rem st ...", local "0100007F:1F90", 0A = LISTEN. */
