@@ -57,8 +57,8 @@ run "relay tcp4 -> tcp4 --copy" tcp4 tcp4 2506 --copy
 # the relay's socket (the server waits for the acknowledgements), the relay
 # must still deliver all of it before passing the reset on, as the kernel
 # does for a direct connection.
-E=${RELAY_EARLY_COUNT:-1000}
-EARLY=(--op early --up 2M --sizes 1:1M --count "$E" --conns 8 --timeout 60)
+E=${RELAY_EARLY_COUNT:-600}
+EARLY=(--op early --up 1M --sizes 1:1M --count "$E" --conns 8 --timeout 60)
 
 peer_start 127.0.0.1:0
 if "$RL_PEER" client "$PEER_ADDR" "${EARLY[@]}" --seed 1 > "$T_TMP/direct.out" 2>&1; then
