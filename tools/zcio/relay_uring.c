@@ -74,7 +74,7 @@ int relay_uring_run(struct relay_worker *w)
 
 static const char CMD[] = "relay";
 
-enum uop_kind { UOP_ACCEPT, UOP_CONNECT, UOP_POLL, UOP_WATCH, UOP_READ, UOP_WRITE };
+enum uop_kind { UOP_ACCEPT, UOP_CONNECT, UOP_POLL, UOP_READ, UOP_WRITE };
 
 /* What a completion's user_data points to (0: a cancel request's own
  * completion, ignored). */
@@ -271,7 +271,6 @@ static void dir_read(struct uconn *c, struct udir *d)
 	struct io_uring_sqe *sqe;
 
 	d->held = d->off = 0;
-	d->poll.kind = UOP_POLL;
 	if (!u->copy) {
 		/* The splice would otherwise block an io-wq thread until
 		 * the peer sends (see the top of the file). */
@@ -298,7 +297,6 @@ static void dir_write(struct uconn *c, struct udir *d, bool after_poll)
 	struct io_uring_sqe *sqe;
 
 	if (after_poll) {
-		d->poll.kind = UOP_POLL;
 		sqe = sqe_get(u);
 		io_uring_prep_poll_add(sqe, d->out, POLLOUT);
 		sqe->flags |= IOSQE_IO_LINK;
@@ -316,22 +314,32 @@ static void dir_write(struct uconn *c, struct udir *d, bool after_poll)
 
 static void dir_done(struct uconn *c, struct udir *d)
 {
-	struct io_uring_sqe *sqe;
-
 	/* Everything read has been written (held is 0): the close can
 	 * follow the last byte. */
 	shutdown(d->out, SHUT_WR);
-	if (c->d[0].eof && c->d[1].eof) {
+	if (c->d[0].eof && c->d[1].eof)
 		conn_close(c, "done", 0);
+}
+
+/*
+ * Nothing reads a socket whose stream has ended, so a reset arriving on it
+ * would go unnoticed until the other side spoke.  A poll cannot wait for
+ * it: io_uring always reports POLLRDHUP, which such a socket has for good.
+ * The tick asks each one instead.
+ */
+static void conn_check_reset(struct uconn *c)
+{
+	for (int i = 0; i < 2; i++) {
+		int soerr = 0;
+		socklen_t len = sizeof(soerr);
+
+		if (!c->d[i].eof ||
+		    getsockopt(c->d[i].in, SOL_SOCKET, SO_ERROR, &soerr, &len) != 0 || !soerr)
+			continue;
+		/* A reset received after the peer's FIN reads as EPIPE. */
+		conn_close(c, "reset", soerr == EPIPE ? -ECONNRESET : -soerr);
 		return;
 	}
-	/* Nothing reads this socket any more, so a reset arriving on it
-	 * would go unnoticed until the other side spoke.  A poll for no
-	 * event still reports POLLERR (and POLLHUP). */
-	sqe = sqe_get(c->u);
-	io_uring_prep_poll_add(sqe, d->in, 0);
-	d->poll.kind = UOP_WATCH;
-	uop_submit(sqe, &d->poll);
 }
 
 static void on_read(struct uconn *c, struct udir *d, int res)
@@ -584,18 +592,6 @@ static void on_cqe(struct uworker *u, struct uop *op, int res, unsigned flags)
 		return;
 	}
 	d = op == &c->d[0].poll || op == &c->d[0].io ? &c->d[0] : &c->d[1];
-	if (op->kind == UOP_WATCH) {
-		int soerr = 0;
-		socklen_t len = sizeof(soerr);
-
-		/* POLLHUP alone: the socket is shut both ways, which the
-		 * other direction's end reports by itself. */
-		if (res < 0 || getsockopt(d->in, SOL_SOCKET, SO_ERROR, &soerr, &len) != 0 || !soerr)
-			return;
-		/* A reset received after the peer's FIN reads as EPIPE. */
-		conn_close(c, "reset", soerr == EPIPE ? -ECONNRESET : -soerr);
-		return;
-	}
 	if (op->kind == UOP_POLL) {
 		/* The request linked behind it runs now, or comes back
 		 * ECANCELED when the poll failed. */
@@ -650,6 +646,8 @@ static void on_tick(struct uworker *u)
 		} else if (!c->connecting && relay_cfg.idle_timeout_ms &&
 			   now - c->last_active >= relay_cfg.idle_timeout_ms) {
 			conn_close(c, "idle timeout", 0);
+		} else if (c->d[0].eof || c->d[1].eof) {
+			conn_check_reset(c);
 		}
 	}
 }

@@ -1,0 +1,325 @@
+#!/usr/bin/env bash
+# relay_uring.sh - zcio relay --uring, the io_uring data path, keeps every
+# promise of the epoll one:
+#
+#  - bytes both ways at once arrive exact (TCP and unix, spliced and with
+#    --copy), and the stats count them: spliced, or with --copy only copied;
+#  - a half-close is passed on after the bytes before it, both ways;
+#  - a server writing N bytes and closing at once: the client gets exactly
+#    N, 2,000 times, 1 byte to 8 MiB;
+#  - 500 connections at once;
+#  - a target refusing connections, a client aborting mid-transfer;
+#  - io_uring_setup failing with ENOSYS (no io_uring in the kernel) or EPERM
+#    (io_uring_disabled, seccomp): one warning, the epoll path, bytes exact;
+#    ENOMEM is a failure, not a fallback: the relay exits 1;
+#  - afterwards the relay holds no more fds than when it started, no pipe.
+#
+# Without io_uring here (or a zcio built without liburing) the relay says so
+# in its log, and each part is skipped, visibly.  ZCIO=build/asan/zcio runs
+# it all under ASan and UBSan.
+. "$(dirname "$0")/../lib.sh"
+. "$ROOT/tests/helpers/lib-extra.sh"
+. "$ROOT/tests/helpers/rl_lib.sh"
+
+need_rl || done_testing
+
+# ---- does --uring run here? ----------------------------------------------
+
+peer_start 127.0.0.1:0 || done_testing
+relay_start tcp4 "$PEER_ADDR" --uring --workers 1 || done_testing
+URING_WHY=
+if ! grep -q 'listening on .*(io_uring)' "$RELAY_ERR"; then
+	URING_WHY=$(grep -m1 -- '--uring' "$RELAY_ERR" || echo "no (io_uring) in: $(head -n 2 "$RELAY_ERR")")
+fi
+kill -9 "$RELAY_PID" 2> /dev/null
+wait "$RELAY_PID" 2> /dev/null
+peer_stop
+
+# uring NAME: skip NAME and return 1 when the io_uring path cannot run.
+uring() {
+	if [ -n "$URING_WHY" ]; then
+		skip "$1" "io_uring path unavailable: $URING_WHY"
+		return 1
+	fi
+}
+
+# uring_used NAME: the relay's log says it runs on io_uring.
+uring_used() {
+	if grep -q 'listening on .*(io_uring)' "$RELAY_ERR" && ! grep -q 'using epoll' "$RELAY_ERR"; then
+		pass "$1: runs on io_uring"
+	else
+		fail "$1: runs on io_uring" "$(head -n 3 "$RELAY_ERR")"
+	fi
+}
+
+peer_for() {
+	case $1 in
+	tcp4) peer_start 127.0.0.1:0 ;;
+	unix) rl_dir; peer_start "unix:$RL_DIR/peer.sock" ;;
+	esac
+}
+
+# finish NAME [relay options]: settled, stopped cleanly, bytes counted.
+finish() {
+	local n=$1
+	shift
+	relay_settled "$n"
+	relay_stop "$n"
+	RELAY_COPY=0
+	[[ " $* " == *" --copy "* ]] && RELAY_COPY=1
+	relay_counted "$n"
+	peer_stop
+}
+
+# ---- both ways at once ---------------------------------------------------
+
+# duplex LISTEN TARGET [relay options]
+duplex() {
+	local l=$1 t=$2 n
+	shift 2
+	n="uring $l -> $t${*:+ $*}"
+	uring "$n" || return
+	peer_for "$t" || return
+	relay_start "$l" "$PEER_ADDR" --uring --stats "$@" || { peer_stop; return; }
+	uring_used "$n"
+	RL_UP=0 RL_DOWN=0
+	rl_client "$n: 8 MiB each way at once, 3 connections" \
+		--op duplex --up 8M --down 8M --count 3 --conns 3 --seed 31
+	rl_client "$n: echo 4 MiB, 2 connections" --op echo --up 4M --count 2 --conns 2 --seed 32
+	rl_client "$n: 64 connections, 1 B to 1 MiB each way" \
+		--op duplex --sizes 1:1M --count 64 --conns 8 --seed 33
+	peer_all_ok "$n: the server saw all 69 streams whole" 69
+	finish "$n" "$@"
+}
+
+duplex tcp4 tcp4
+duplex unix unix
+duplex tcp4 unix --workers 1
+duplex unix tcp4 --copy
+duplex tcp4 tcp4 --copy --workers 1
+duplex tcp4 tcp4 --pipe-size 4096
+
+# ---- half-close, both ways -----------------------------------------------
+
+halfclose() {
+	local l=$1 t=$2 n
+	shift 2
+	n="uring half-close $l -> $t${*:+ $*}"
+	uring "$n" || return
+	peer_for "$t" || return
+	relay_start "$l" "$PEER_ADDR" --uring --stats "$@" || { peer_stop; return; }
+	RL_UP=0 RL_DOWN=0
+	rl_client "$n: answer 24 MiB after the client's end" --op answer --up 1M --down 24M
+	rl_client "$n: empty answer after the client's end" --op answer --up 3M --down 0
+	rl_client "$n: 50 answers, 1 B to 4 MiB, 10 at once" \
+		--op answer --sizes 1:4M --count 50 --conns 10 --seed 41
+	rl_client "$n: server ends first, client sends 16 MiB after" \
+		--op serverfirst --up 32M --down 8M
+	rl_client "$n: server ends first having sent nothing" --op serverfirst --up 2M --down 0
+	rl_client "$n: 50 servers ending first, 1 B to 4 MiB, 10 at once" \
+		--op serverfirst --sizes 1:4M --up 3M --count 50 --conns 10 --seed 42
+	peer_all_ok "$n: the server got every stream whole" 104
+	finish "$n" "$@"
+}
+
+halfclose tcp4 tcp4
+halfclose unix unix --copy
+
+# ---- write N bytes and close at once (HAProxy #2505) ---------------------
+
+N=${RELAY_URING_2505_COUNT:-2000}
+source_close() {
+	local n="uring: server writes N bytes and closes${*:+ $*}"
+	uring "$n" || return
+	peer_start 127.0.0.1:0 || return
+	relay_start tcp4 "$PEER_ADDR" --uring --stats "$@" || { peer_stop; return; }
+	RL_UP=0 RL_DOWN=0
+	rl_client "$n: $N connections, 1 B to 8 MiB, each got exactly N" \
+		--op source --sizes 1:8M --count "$N" --conns 16 --seed 2505 --timeout 60
+	if [ "$(client_field "$RL_OUT" ok)" = "$N" ]; then
+		pass "$n: $N connections counted"
+	else
+		fail "$n: $N connections counted" "$(head -n 1 "$RL_OUT")"
+	fi
+	peer_all_ok "$n: the server wrote and closed $N times" "$N"
+	finish "$n" "$@"
+}
+
+source_close
+source_close --copy
+
+# ---- many at once --------------------------------------------------------
+
+many() {
+	local n="uring: 500 connections at once"
+	uring "$n" || return
+	peer_start 127.0.0.1:0 || return
+	relay_start tcp4 "$PEER_ADDR" --uring --stats --workers 2 || { peer_stop; return; }
+	RL_UP=0 RL_DOWN=0
+	rl_client "$n: all exact, 1 B to 256 KiB each way" \
+		--op duplex --sizes 1:256K --count 500 --conns 500 --seed 51 --timeout 30
+	peer_all_ok "$n: the server saw 500 streams whole" 500
+	finish "$n"
+}
+
+many
+
+# ---- a target refusing connections ---------------------------------------
+
+refused() {
+	local n="uring: refusing target $1" target=$2
+	uring "$n" || return
+	relay_start tcp4 "$target" --uring || return
+	rl_client "$n: the client's connection is closed" --op source --down 1M --expect close \
+		--timeout 5
+	rl_client "$n: 50 more clients closed the same way" --op duplex --up 100K --down 1 \
+		--expect close --count 50 --conns 50 --timeout 10
+	if grep -qE 'warn: .*connect.*(refused|No such file)' "$RELAY_ERR"; then
+		pass "$n: the relay logs a warning"
+	else
+		fail "$n: the relay logs a warning" "$(head -c 300 "$RELAY_ERR")"
+	fi
+	kill -USR1 "$RELAY_PID"
+	if wait_for 2 grep -q '51 failed to connect' "$RELAY_ERR"; then
+		pass "$n: counted as failed to connect"
+	else
+		fail "$n: counted as failed to connect" "$(grep stats: "$RELAY_ERR")"
+	fi
+	relay_alive "$n"
+	relay_settled "$n"
+	relay_stop "$n" 'connect'
+}
+
+refused tcp "127.0.0.1:$(free_port)"
+rl_dir
+refused unix "unix:$RL_DIR/nobody.sock"
+
+# ---- clients aborting ----------------------------------------------------
+
+_server_quiet() { peer_is open 0 && peer_is accepted "$1"; }
+
+aborts() {
+	local n="uring: clients abort${*:+ $*}" conns=0 how
+	uring "$n" || return
+	peer_start 127.0.0.1:0 || return
+	relay_start tcp4 "$PEER_ADDR" --uring "$@" || { peer_stop; return; }
+	for how in rst close; do
+		rl_client "$n: client ${how}s mid-transfer both ways" \
+			--op duplex --up 1G --down 1G --abort-after 16M --abort "$how" --count 3 --conns 3
+		conns=$((conns + 3))
+		rl_client "$n: client ${how}s mid-download" \
+			--op source --down 1G --abort-after 8M --abort "$how" --count 3 --conns 3
+		conns=$((conns + 3))
+		if wait_for 3 _server_quiet "$conns"; then
+			pass "$n: after ${how}s the server's side closed"
+		else
+			fail "$n: after ${how}s the server's side closed" "$(cat "$PEER_STATUS")"
+		fi
+	done
+	# Nothing reads the client once it has half-closed; its reset
+	# must end the connection all the same.
+	rl_dir
+	rl_client "$n: client resets after its half-close, server silent" --op quiet --up 100K \
+		--count 3 --conns 3 --hold "$RL_DIR/h" --release /dev/null --abort rst
+	conns=$((conns + 3))
+	if wait_for 3 _server_quiet "$conns"; then
+		pass "$n: a reset after the half-close ends it"
+	else
+		fail "$n: a reset after the half-close ends it" "$(cat "$PEER_STATUS")"
+	fi
+	relay_alive "$n"
+	rl_client "$n: a normal exchange afterwards" --op duplex --up 4M --down 4M --count 4 --conns 4
+	relay_settled "$n"
+	relay_stop "$n"
+	peer_stop
+}
+
+aborts
+aborts --copy
+
+# ---- io_uring refused: the epoll path ------------------------------------
+
+# injected ERRNO NAME: the relay under strace, io_uring_setup failing with
+# ERRNO.  Sets RELAY_PID (the relay, strace's child), INJ_PID (strace).
+injected() {
+	local err=$1 n=$2 i
+	rl_dir
+	RELAY_ERR=$RL_DIR/relay.err
+	RELAY_ADDR=127.0.0.1:$(free_port)
+	# LeakSanitizer cannot run under ptrace (an ASan build of zcio).
+	ASAN_OPTIONS=${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0 \
+		strace -f -qq -o /dev/null -e trace=io_uring_setup -e inject=io_uring_setup:error="$err" \
+		"$ZCIO" relay --uring --stats --workers 2 "$RELAY_ADDR" "$PEER_ADDR" \
+		< /dev/null > /dev/null 2> "$RELAY_ERR" &
+	INJ_PID=$!
+	at_exit "kill -9 $INJ_PID"
+	RELAY_PID=
+	for i in $(seq 100); do
+		RELAY_PID=$(cat "/proc/$INJ_PID/task/$INJ_PID/children" 2> /dev/null)
+		RELAY_PID=${RELAY_PID%% *}
+		[ -n "$RELAY_PID" ] && grep -qs 'listening on\|error' "$RELAY_ERR" && break
+		sleep 0.05
+	done
+}
+
+inject_fallback() {
+	local err=$1 n="uring: io_uring_setup fails with $1" rc=0
+	need_inject "$n" || return
+	peer_start 127.0.0.1:0 || return
+	injected "$err" "$n"
+	if ! grep -q 'listening on' "$RELAY_ERR"; then
+		fail "$n: the relay starts" "$(head -c 300 "$RELAY_ERR")"
+		peer_stop
+		return
+	fi
+	RL_BASE_INODES=
+	relay_fds
+	RELAY_FDS0=$RL_FDS RELAY_PIPES0=$RL_PIPE_FDS RL_BASE_INODES=$RL_INODES
+	if [ "$(grep -c 'warn: --uring: .*using epoll' "$RELAY_ERR")" = 1 ] &&
+		grep -q 'listening on' "$RELAY_ERR" && ! grep -q '(io_uring)' "$RELAY_ERR"; then
+		pass "$n: one warning, then the epoll path"
+	else
+		fail "$n: one warning, then the epoll path" "$(head -n 3 "$RELAY_ERR")"
+	fi
+	RL_UP=0 RL_DOWN=0
+	rl_client "$n: 4 MiB each way at once, exact" --op duplex --up 4M --down 4M --count 2 --conns 2
+	rl_client "$n: 32 servers closing after N bytes, exact" \
+		--op source --sizes 1:4M --count 32 --conns 8 --seed 61
+	peer_all_ok "$n: the server saw every stream whole" 34
+	relay_settled "$n"
+	kill -TERM "$RELAY_PID"
+	wait_bg "$INJ_PID" 10 || rc=$?
+	if [ "$rc" = 0 ]; then
+		pass "$n: relay exits 0 on SIGTERM"
+	else
+		fail "$n: relay exits 0 on SIGTERM" "status $rc: $(tail -n 3 "$RELAY_ERR")"
+	fi
+	relay_counted "$n"
+	peer_stop
+}
+
+inject_fallback ENOSYS
+inject_fallback EPERM
+
+inject_fatal() {
+	local n="uring: io_uring_setup fails with ENOMEM" rc=0
+	need_inject "$n" || return
+	peer_start 127.0.0.1:0 || return
+	injected ENOMEM "$n"
+	wait_bg "$INJ_PID" 5 || rc=$?
+	if [ "$rc" = 1 ] && grep -q 'error: --uring: io_uring_setup failed: Cannot allocate memory' "$RELAY_ERR"; then
+		pass "$n: not taken for an absent feature: the relay exits 1 and says why"
+	else
+		fail "$n: not taken for an absent feature: the relay exits 1 and says why" \
+			"status $rc: $(head -n 3 "$RELAY_ERR")"
+	fi
+	peer_stop
+}
+
+if [ -z "$URING_WHY" ]; then
+	inject_fatal
+else
+	skip "uring: io_uring_setup fails with ENOMEM" "io_uring path unavailable: $URING_WHY"
+fi
+
+done_testing
