@@ -8,7 +8,10 @@
 #  - a server writing N bytes and closing at once: the client gets exactly
 #    N, 2,000 times, 1 byte to 8 MiB;
 #  - 500 connections at once;
-#  - a target refusing connections, a client aborting mid-transfer;
+#  - a target refusing connections, a client aborting mid-transfer, a
+#    target that never answers (--connect-timeout);
+#  - SIGINT/SIGTERM: new clients refused, a transfer in flight finishes
+#    within --grace and is cut after it;
 #  - io_uring_setup failing with ENOSYS (no io_uring in the kernel) or EPERM
 #    (io_uring_disabled, seccomp): one warning, the epoll path, bytes exact;
 #    ENOMEM is a failure, not a fallback: the relay exits 1;
@@ -236,6 +239,123 @@ aborts() {
 
 aborts
 aborts --copy
+
+# ---- --connect-timeout ---------------------------------------------------
+
+connect_timeout() {
+	local n="uring: --connect-timeout 1" ms
+	uring "$n" || return
+	rl_dir
+	"$RL_PEER" stuck 127.0.0.1:0 --port-file "$RL_DIR/port" 2> "$RL_DIR/err" &
+	STUCK_PID=$!
+	at_exit "kill -9 $STUCK_PID"
+	if ! wait_for 5 test -s "$RL_DIR/port"; then
+		fail "$n: a listener whose backlog is full" "$(cat "$RL_DIR/err")"
+		return
+	fi
+	relay_start tcp4 "127.0.0.1:$(cat "$RL_DIR/port")" --uring --connect-timeout 1 || return
+	if rl_client "$n: the clients are closed" --op source --down 1M --expect close --count 3 \
+		--conns 3 --timeout 10; then
+		ms=$(client_field "$RL_OUT" last_close_ms)
+		if [ "$ms" -ge 900 ] && [ "$ms" -le 2500 ]; then
+			pass "$n: after about 1 s ($ms ms)"
+		else
+			fail "$n: after about 1 s" "$ms ms"
+		fi
+	fi
+	if grep -q 'warn: .*connect: Connection timed out' "$RELAY_ERR"; then
+		pass "$n: the relay logs a warning"
+	else
+		fail "$n: the relay logs a warning" "$(head -c 300 "$RELAY_ERR")"
+	fi
+	relay_settled "$n"
+	relay_stop "$n" 'timed out'
+	kill "$STUCK_PID"
+	wait "$STUCK_PID" 2> /dev/null
+}
+
+connect_timeout
+
+# ---- SIGINT / SIGTERM ----------------------------------------------------
+
+# graceful KIND SIGNAL [relay options]: a transfer in flight finishes within
+# --grace, new clients are refused, the relay exits once it is done.
+graceful() {
+	local kind=$1 sig=$2 n rc=0 t0 done_ms gone_ms
+	shift 2
+	n="uring $kind SIG$sig${*:+ $*}"
+	uring "$n" || return
+	peer_start 127.0.0.1:0 || return
+	relay_start "$kind" "$PEER_ADDR" --uring --grace 8 "$@" || { peer_stop; return; }
+	rl_dir
+	# About 1.5 s at 4 MB/s.
+	"$RL_PEER" client "$RELAY_ADDR" --op source --down 6M --read-rate 4M --timeout 20 \
+		> "$RL_DIR/slow.out" 2>&1 &
+	local slow=$!
+	at_exit "kill -9 $slow"
+	sleep 0.3
+	t0=$(now_ms)
+	kill "-$sig" "$RELAY_PID"
+	if wait_for 2 grep -q 'stopping: no new connections; 1 active' "$RELAY_ERR"; then
+		pass "$n: stops with 1 connection active"
+	else
+		fail "$n: stops with 1 connection active" "$(tail -n 2 "$RELAY_ERR")"
+	fi
+	sleep 0.3 # the workers look at the flag every 100 ms
+	rl_client "$n: a new client is refused" --op source --down 1 --expect refused --timeout 2
+	wait "$slow" || rc=$?
+	done_ms=$(($(now_ms) - t0))
+	if [ "$rc" = 0 ]; then
+		pass "$n: the transfer in flight finishes whole ($done_ms ms after the signal)"
+	else
+		fail "$n: the transfer in flight finishes whole" "$(cat "$RL_DIR/slow.out")"
+	fi
+	rc=0
+	wait_bg "$RELAY_PID" 10 || rc=$?
+	gone_ms=$(($(now_ms) - t0))
+	if [ "$rc" = 0 ] && [ "$gone_ms" -lt $((done_ms + 1000)) ]; then
+		pass "$n: exits 0 as soon as it is done ($gone_ms ms)"
+	else
+		fail "$n: exits 0 as soon as it is done" "status $rc at $gone_ms ms, transfer done at $done_ms ms"
+	fi
+	peer_all_ok "$n: the server sent it whole" 1
+	peer_stop
+}
+
+graceful tcp4 TERM --workers 1
+graceful unix INT
+
+past_grace() {
+	local n="uring --grace 1" rc=0 t0 ms
+	uring "$n" || return
+	peer_start 127.0.0.1:0 || return
+	relay_start tcp4 "$PEER_ADDR" --uring --grace 1 || { peer_stop; return; }
+	rl_dir
+	"$RL_PEER" client "$RELAY_ADDR" --op source --down 60M --read-rate 2M --timeout 40 \
+		> "$RL_DIR/slow.out" 2>&1 &
+	local slow=$!
+	at_exit "kill -9 $slow"
+	sleep 0.3
+	t0=$(now_ms)
+	kill -TERM "$RELAY_PID"
+	wait_bg "$RELAY_PID" 6 || rc=$?
+	ms=$(($(now_ms) - t0))
+	if [ "$rc" = 0 ] && [ "$ms" -ge 900 ] && [ "$ms" -le 2500 ]; then
+		pass "$n: ends the transfer when the grace period is over ($ms ms), exits 0"
+	else
+		fail "$n: ends the transfer when the grace period is over" "status $rc after $ms ms"
+	fi
+	if wait_bg "$slow" 3; then
+		fail "$n: the client sees its transfer cut" "it completed: $(cat "$RL_DIR/slow.out")"
+	elif grep -q 'stream ended after' "$RL_DIR/slow.out"; then
+		pass "$n: the client sees its transfer cut"
+	else
+		fail "$n: the client sees its transfer cut" "$(cat "$RL_DIR/slow.out")"
+	fi
+	peer_stop
+}
+
+past_grace
 
 # ---- io_uring refused: the epoll path ------------------------------------
 
