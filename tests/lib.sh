@@ -61,12 +61,17 @@ make_file() {
 # open_fds PID: number of open fds of a process.
 open_fds() { ls "/proc/$1/fd" 2>/dev/null | wc -l; }
 
-# free_port: a TCP port nobody listens on (best effort).
+# free_port: a TCP port no socket uses (best effort).  It comes from below
+# the ephemeral range (ip_local_port_range): a port picked inside it can be
+# taken by any client's connect() before the server binds it, and the tests
+# here make thousands of connections.
 free_port() {
-	local p
+	local p lo=32768 hi
+	read -r lo hi < /proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || lo=32768
+	[ "$lo" -gt 12000 ] || lo=61000
 	for _ in $(seq 50); do
-		p=$((20000 + RANDOM % 30000))
-		ss -Htln "sport = :$p" 2>/dev/null | grep -q . || { echo "$p"; return; }
+		p=$((10000 + (RANDOM * 32768 + RANDOM) % (lo - 10000)))
+		ss -Htan "( sport = :$p )" 2>/dev/null | grep -q . || { echo "$p"; return; }
 	done
 	echo 0
 }
