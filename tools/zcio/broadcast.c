@@ -453,24 +453,12 @@ static void on_tick(struct loop *l)
 		note_slow(true);
 }
 
-/* Fds for thousands of clients (each also holds a pipe) need more than the
- * usual soft limit of 1024. */
-static void raise_fd_limit(void)
-{
-	struct rlimit rl;
-
-	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
-		rl.rlim_cur = rl.rlim_max > 1048576 ? 1048576 : rl.rlim_max;
-		setrlimit(RLIMIT_NOFILE, &rl);
-	}
-}
-
 static int setup(void)
 {
 	sigset_t sigs;
 	int r, fd;
 
-	raise_fd_limit();
+	cli_raise_fd_limit();
 	/* A pipe for every client that is not keeping up, and the intake. */
 	zcio_pool_set_max(cfg.max_clients + 64 > 256 ? cfg.max_clients + 64 : 256);
 	r = loop_init(&bc.loop, TICK_MS);
@@ -581,17 +569,6 @@ static const struct cli_option broadcast_options[] = {
 	{ NULL, NULL, NULL, NULL },
 };
 
-static int parse_seconds(const char *s, int *ms)
-{
-	char *end;
-	double v = strtod(s, &end);
-
-	if (end == s || *end || v < 0 || v > 86400 * 365)
-		return -EINVAL;
-	*ms = (int)(v * 1000);
-	return 0;
-}
-
 static int broadcast_main(int argc, char **argv)
 {
 	struct cli_args args;
@@ -620,7 +597,7 @@ static int broadcast_main(int argc, char **argv)
 		case OPT_DROP_AFTER: {
 			int ms;
 
-			if (parse_seconds(args.optarg, &ms) < 0 || ms > 3600 * 1000)
+			if (cli_parse_seconds(args.optarg, &ms) < 0 || ms > 3600 * 1000)
 				return cli_usage_error(&cli_broadcast, "bad delay: %s", args.optarg);
 			/* 0 means "at once", which the library spells -1. */
 			cfg.opts.timeout_ms = ms > 0 ? ms : -1;
@@ -650,7 +627,7 @@ static int broadcast_main(int argc, char **argv)
 			cfg.opts.pipe_size = (uint32_t)size;
 			break;
 		case OPT_GRACE:
-			if (parse_seconds(args.optarg, &cfg.grace_ms) < 0)
+			if (cli_parse_seconds(args.optarg, &cfg.grace_ms) < 0)
 				return cli_usage_error(&cli_broadcast, "bad grace period: %s", args.optarg);
 			break;
 		case OPT_VERBOSE:

@@ -61,6 +61,14 @@ void cli_usage(const struct cli_command *cmd, bool to_stderr);
  * Returns 0 and sets *out, or -EINVAL. */
 int cli_parse_size(const char *s, uint64_t *out);
 
+/* Parse a duration in seconds ("10", "0.5") into milliseconds; at most a
+ * year.  Returns 0 and sets *ms, or -EINVAL. */
+int cli_parse_seconds(const char *s, int *ms);
+
+/* Raise the soft limit on open fds to the hard limit (at most 2^20): the
+ * servers hold thousands of connections, each with its pipes. */
+void cli_raise_fd_limit(void);
+
 /* Format a byte count as "1.5 GiB" into buf; returns buf. */
 const char *cli_format_size(uint64_t n, char *buf, unsigned len);
 

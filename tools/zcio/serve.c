@@ -66,17 +66,6 @@ static void print_stats(void)
 		(unsigned long long)v[17], ps.live);
 }
 
-/* 2,000 connections and their cached files need more than 1024 fds. */
-static void raise_fd_limit(void)
-{
-	struct rlimit rl;
-
-	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
-		rl.rlim_cur = rl.rlim_max > 1048576 ? 1048576 : rl.rlim_max;
-		setrlimit(RLIMIT_NOFILE, &rl);
-	}
-}
-
 /*
  * Port 0: the first socket gets a port from the kernel and the others take
  * the same one.  The address as bound goes into the "serving" line, which
@@ -152,7 +141,7 @@ static int run_serve(void)
 
 	/* A client that leaves mid-answer is an EPIPE, never a signal. */
 	signal(SIGPIPE, SIG_IGN);
-	raise_fd_limit();
+	cli_raise_fd_limit();
 	/* Room for a pipe per connection with a large body in flight; past
 	 * it, bodies are copied. */
 	zcio_pool_set_max(serve_cfg.max_conns > 256 ? serve_cfg.max_conns : 256);
@@ -286,17 +275,6 @@ static const struct cli_option serve_options[] = {
 	{ NULL, NULL, NULL, NULL },
 };
 
-static int parse_seconds(const char *s, int *ms)
-{
-	char *end;
-	double v = strtod(s, &end);
-
-	if (end == s || *end || v < 0 || v > 86400 * 365)
-		return -EINVAL;
-	*ms = (int)(v * 1000);
-	return 0;
-}
-
 static int parse_count(const char *s, long lo, long hi, long *out)
 {
 	char *end;
@@ -387,7 +365,7 @@ static int serve_main(int argc, char **argv)
 		case OPT_SEND_TIMEOUT:
 		case OPT_GRACE:
 		case OPT_CACHE_VALID:
-			if (parse_seconds(a, &ms) < 0 || (ms == 0 && opt != OPT_GRACE &&
+			if (cli_parse_seconds(a, &ms) < 0 || (ms == 0 && opt != OPT_GRACE &&
 							  opt != OPT_CACHE_VALID))
 				return cli_usage_error(cmd, "bad time: %s", a);
 			if (opt == OPT_HEADER_TIMEOUT)

@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include "cli.h"
@@ -432,4 +433,25 @@ void cli_print_stats(const char *cmd, const struct zcio_stats *st)
 	cli_error(cmd, "stats: syscalls: %" PRIu64 ", waits: %" PRIu64, st->syscalls, st->waits);
 	if (buf != small)
 		free(buf);
+}
+
+int cli_parse_seconds(const char *s, int *ms)
+{
+	char *end;
+	double v = strtod(s, &end);
+
+	if (end == s || *end || !(v >= 0) || v > 86400 * 365)
+		return -EINVAL;
+	*ms = (int)(v * 1000);
+	return 0;
+}
+
+void cli_raise_fd_limit(void)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max > 1048576 ? 1048576 : rl.rlim_max;
+		setrlimit(RLIMIT_NOFILE, &rl);
+	}
 }
