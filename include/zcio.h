@@ -688,6 +688,25 @@ int zcio_threshold_source(char *buf, size_t len);
  *
  * Not thread-safe: one thread at a time per zcsend.  The socket stays the
  * caller's; close it after zcio_zcsend_free().
+ *
+ * With ZCIO_ZCSEND_URING the zero-copy sends go through io_uring instead
+ * (IORING_OP_SEND_ZC, the zcsend's own ring), with the same rule and the
+ * same calls.  A SEND_ZC yields two completions: its result (bytes sent,
+ * maybe fewer than asked, or -errno) and, flagged IORING_CQE_F_NOTIF, the
+ * notification that the kernel has let go of the pages; only the
+ * notification completes the cookie.  Each zcio_zcsend_send() submits one
+ * request and reads its result before returning, so a short send returns
+ * a short count as send() does and later sends cannot overtake it.  A
+ * notification whose res has IORING_NOTIF_USAGE_ZC_COPIED (Linux 6.2+,
+ * asked for with IORING_SEND_ZC_REPORT_USAGE) counts as a COPIED
+ * completion and turns zero-copy off as above; before 6.2 the kernel does
+ * not say, and completed_copied stays 0.  Notifications arrive on the
+ * ring, not on the socket: wait for them on zcio_zcsend_info().wait_fd.  Sends below zcio_threshold(ZCIO_THR_MEM_SOCKET_URING) copy.
+ * Where io_uring cannot be used (no io_uring: ENOSYS; io_uring_disabled
+ * or seccomp: EPERM; RLIMIT_MEMLOCK too low for the ring before 5.12:
+ * ENOMEM; no SEND_ZC before 6.0, or zcio built without liburing:
+ * EOPNOTSUPP) the zcsend uses MSG_ZEROCOPY and zcio_zcsend_info() says why
+ * (uring 0, uring_errno).
  */
 struct zcio_zcsend;
 
@@ -695,13 +714,18 @@ struct zcio_zcsend;
 #define ZCIO_ZCSEND_ALWAYS (1u << 0)  /* MSG_ZEROCOPY for every send whatever
                                          its size, kept after COPIED
                                          completions (for measurements) */
+#define ZCIO_ZCSEND_URING  (1u << 1)  /* io_uring SEND_ZC instead of
+                                         MSG_ZEROCOPY where the kernel has it */
 
 /*
- * Create a zcsend on the TCP socket sock.  flags: 0 or ZCIO_ZCSEND_ALWAYS.
+ * Create a zcsend on the TCP socket sock.  flags: 0, ZCIO_ZCSEND_ALWAYS,
+ * ZCIO_ZCSEND_URING (one io_uring per zcsend: an fd and a few pages).
  * opts (may be NULL): ZCIO_F_COPY, copy_threshold (sends shorter than this
  * copy; 0: zcio_threshold(ZCIO_THR_MEM_SOCKET); 1: never copy for size).
- * Returns 0 and sets *zs, or -EINVAL, -ENOMEM, -ENOTSOCK, -EBADF.  A socket
- * that refuses SO_ZEROCOPY is not an error: its sends copy.
+ * Returns 0 and sets *zs, or -EINVAL, -ENOMEM, -ENOTSOCK, -EBADF (and with
+ * ZCIO_ZCSEND_URING, -EMFILE, -ENFILE: no fd for the ring).  A socket that
+ * refuses SO_ZEROCOPY is not an error: its sends copy; nor is an io_uring
+ * that cannot be used: MSG_ZEROCOPY takes over.
  */
 int zcio_zcsend_new(int sock, uint32_t flags, const struct zcio_opts *opts,
 		    struct zcio_zcsend **zs);
@@ -754,7 +778,16 @@ struct zcio_zcsend_info {
 	uint64_t in_flight;       /* MSG_ZEROCOPY sends not completed yet */
 	int32_t off;              /* enum zcio_zcsend_off */
 	int32_t off_errno;        /* with ZCIO_ZCSEND_OFF_UNSUPPORTED */
-	uint64_t reserved[6];
+	int32_t uring;            /* 1: zero-copy sends use io_uring SEND_ZC
+	                             (zc_sends counts them) */
+	int32_t uring_errno;      /* ZCIO_ZCSEND_URING asked, uring 0: why
+	                             (ENOSYS, EPERM, ENOMEM, EOPNOTSUPP) */
+	int32_t wait_fd;          /* poll this fd for wait_events, then reap:
+	                             the socket with 0 (MSG_ZEROCOPY: POLLERR
+	                             comes unasked), or the zcsend's io_uring
+	                             with POLLIN; valid until zcio_zcsend_free() */
+	int32_t wait_events;
+	uint64_t reserved[4];
 };
 
 /* Fill *info.  Returns 0 or -EINVAL. */

@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <linux/errqueue.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -17,6 +18,7 @@
 #include "sys.h"
 #include "thresholds.h"
 #include "zcio.h"
+#include "zcsend_uring.h"
 
 /* Older C library headers may lack these; the values are the kernel ABI. */
 #ifndef SO_ZEROCOPY
@@ -72,7 +74,7 @@ void zcio__zc_release(struct zcio__zc *z)
 	z->qcap = z->qlen = z->qhead = 0;
 }
 
-static int fifo_reserve(struct zcio__zc *z)
+int zcio__zc_reserve(struct zcio__zc *z)
 {
 	struct zcio__zc_rec *nq;
 	size_t ncap, i;
@@ -92,7 +94,7 @@ static int fifo_reserve(struct zcio__zc *z)
 	return 0;
 }
 
-static void fifo_push(struct zcio__zc *z, struct zcio__zc_rec rec)
+void zcio__zc_push(struct zcio__zc *z, struct zcio__zc_rec rec)
 {
 	z->q[(z->qhead + z->qlen) % z->qcap] = rec;
 	z->qlen++;
@@ -107,17 +109,16 @@ void zcio__zc_pop(struct zcio__zc *z)
 }
 
 /* Record a reason for copying once per zcsend. */
-static void note(struct zcio__zc *z, struct zcio_stats *st, int reason, int err)
+static void note(struct zcio__zc *z, struct zcio_stats *st, int from, int reason, int err)
 {
 	if (z->reported & (1u << reason))
 		return;
 	z->reported |= 1u << reason;
-	zcio__stats_fallback(st, ZCIO_PATH_MSG_ZEROCOPY, ZCIO_PATH_COPY, reason, err,
-			     st->last_bytes);
+	zcio__stats_fallback(st, from, ZCIO_PATH_COPY, reason, err, st->last_bytes);
 }
 
 /* Why this send copies, as a zcio_reason (0: it does not). */
-static int copy_reason(struct zcio__zc *z, size_t len)
+int zcio__zc_copy_reason(struct zcio__zc *z, size_t len)
 {
 	if (!z->on) {
 		if (z->off == ZCIO_ZCSEND_OFF_FORCED)
@@ -136,10 +137,10 @@ static int copy_reason(struct zcio__zc *z, size_t len)
 ssize_t zcio__zc_send(struct zcio__zc *z, const void *buf, size_t len, uint64_t a, uint64_t b,
 		      bool record_copies, struct zcio_stats *st)
 {
-	int why = copy_reason(z, len);
+	int why = zcio__zc_copy_reason(z, len);
 	ssize_t r;
 
-	if (fifo_reserve(z) < 0)
+	if (zcio__zc_reserve(z) < 0)
 		return -ENOMEM;
 	if (!why) {
 		struct iovec iov = { .iov_base = (void *)buf, .iov_len = len };
@@ -148,8 +149,8 @@ ssize_t zcio__zc_send(struct zcio__zc *z, const void *buf, size_t len, uint64_t 
 		r = zcio__sendmsg(z->fd, &msg, MSG_ZEROCOPY | MSG_DONTWAIT);
 		st->syscalls++;
 		if (r > 0) {
-			fifo_push(z, (struct zcio__zc_rec){ .a = a, .b = b, .id = z->next_id++,
-							    .zc = true });
+			zcio__zc_push(z, (struct zcio__zc_rec){ .a = a, .b = b,
+								.id = z->next_id++, .zc = true });
 			z->backoff_next = 0;
 			z->info.zc_sends++;
 			z->info.zc_bytes += (uint64_t)r;
@@ -172,26 +173,32 @@ ssize_t zcio__zc_send(struct zcio__zc *z, const void *buf, size_t len, uint64_t 
 		 * and the limit is simply too low), unless a completion
 		 * returns memory first. */
 		z->info.enobufs++;
-		note(z, st, ZCIO_WHY_REFUSED, ENOBUFS);
 		(void)zcio__zc_reap(z);
 		z->backoff_next = z->backoff_next ? z->backoff_next * 2 : 4;
 		if (z->backoff_next > 1024)
 			z->backoff_next = 1024;
 		z->backoff = z->backoff_next;
-	} else {
-		int err = 0;
-
-		if (why == ZCIO_WHY_KIND)
-			err = z->off_errno;
-		else if (why == ZCIO_WHY_REFUSED)
-			err = ENOBUFS;
-		note(z, st, why, err);
+		why = ZCIO_WHY_REFUSED;
 	}
+	return zcio__zc_copy(z, buf, len, a, b, record_copies, why, ZCIO_PATH_MSG_ZEROCOPY, st);
+}
+
+ssize_t zcio__zc_copy(struct zcio__zc *z, const void *buf, size_t len, uint64_t a, uint64_t b,
+		      bool record_copies, int why, int from, struct zcio_stats *st)
+{
+	int err = 0;
+	ssize_t r;
+
+	if (why == ZCIO_WHY_KIND)
+		err = z->off_errno;
+	else if (why == ZCIO_WHY_REFUSED)
+		err = ENOBUFS;
+	note(z, st, from, why, err);
 	r = zcio__send(z->fd, buf, len, MSG_DONTWAIT);
 	st->syscalls++;
 	if (r > 0) {
 		if (record_copies)
-			fifo_push(z, (struct zcio__zc_rec){ .a = a, .b = b, .done = true });
+			zcio__zc_push(z, (struct zcio__zc_rec){ .a = a, .b = b, .done = true });
 		z->info.copy_sends++;
 		z->info.copy_bytes += (uint64_t)r;
 		zcio__stats_delivered(st, ZCIO_PATH_COPY, (uint64_t)r);
@@ -290,7 +297,41 @@ int zcio__zc_reap(struct zcio__zc *z)
 
 struct zcio_zcsend {
 	struct zcio__zc z;
+	struct zcio__uzc *u;   /* io_uring SEND_ZC in use (zcsend_uring.c) */
+	int32_t uring_errno;   /* ZCIO_ZCSEND_URING asked but not in use: why */
 };
+
+/* ZCIO_ZCSEND_URING: set up SEND_ZC, or say why MSG_ZEROCOPY stays.
+ * Returns 0, or -errno for a failure that is not a reason to fall back. */
+static int uring_start(struct zcio_zcsend *zs, bool always, uint32_t copy_threshold)
+{
+	int r;
+
+	if (!zs->z.on)
+		return 0; /* ZCIO_F_COPY, or a socket without zero-copy at all */
+	r = zcio__uzc_new(&zs->z, &zs->u);
+	switch (r) {
+	case 0:
+		zs->z.threshold = always ? 0 : zcio__threshold_for(ZCIO_THR_MEM_SOCKET_URING,
+								   copy_threshold);
+		return 0;
+	/* ENOSYS: a kernel before 5.1 or built without io_uring.  EPERM:
+	 * kernel.io_uring_disabled (2, or 1 outside io_uring_group), or a
+	 * seccomp filter (container runtimes forbid io_uring_setup).
+	 * ENOMEM: ring memory counted against RLIMIT_MEMLOCK (before 5.12)
+	 * and that limit used up.  EOPNOTSUPP: io_uring without SEND_ZC
+	 * (before 6.0), or zcio built without liburing.  MSG_ZEROCOPY does
+	 * the same job through the socket. */
+	case -ENOSYS:
+	case -EPERM:
+	case -ENOMEM:
+	case -EOPNOTSUPP:
+		zs->uring_errno = -r;
+		return 0;
+	default:
+		return r;
+	}
+}
 
 ZCIO_EXPORT int zcio_zcsend_new(int sock, uint32_t flags, const struct zcio_opts *opts,
 				struct zcio_zcsend **zsp)
@@ -301,7 +342,7 @@ ZCIO_EXPORT int zcio_zcsend_new(int sock, uint32_t flags, const struct zcio_opts
 	bool always = flags & ZCIO_ZCSEND_ALWAYS;
 	int r;
 
-	if (!zsp || (flags & ~ZCIO_ZCSEND_ALWAYS))
+	if (!zsp || (flags & ~(ZCIO_ZCSEND_ALWAYS | ZCIO_ZCSEND_URING)))
 		return -EINVAL;
 	*zsp = NULL;
 	zs = calloc(1, sizeof(*zs));
@@ -310,7 +351,10 @@ ZCIO_EXPORT int zcio_zcsend_new(int sock, uint32_t flags, const struct zcio_opts
 	r = zcio__zc_init(&zs->z, sock,
 			  always ? 0 : zcio__threshold_for(ZCIO_THR_MEM_SOCKET, o->copy_threshold),
 			  o->flags & ZCIO_F_COPY, always);
+	if (r == 0 && (flags & ZCIO_ZCSEND_URING))
+		r = uring_start(zs, always, o->copy_threshold);
 	if (r < 0) {
+		zcio__zc_release(&zs->z);
 		free(zs);
 		return r;
 	}
@@ -329,6 +373,8 @@ ZCIO_EXPORT int64_t zcio_zcsend_send(struct zcio_zcsend *zs, const void *buf, si
 	zcio__stats_begin(st);
 	if (!len)
 		return -EINVAL; /* a zero-byte send would yield no completion */
+	if (zs->u)
+		return zcio__uzc_send(zs->u, &zs->z, buf, len, cookie, st);
 	return zcio__zc_send(&zs->z, buf, len, cookie, 0, true, st);
 }
 
@@ -341,7 +387,7 @@ ZCIO_EXPORT int zcio_zcsend_reap(struct zcio_zcsend *zs, uint64_t *cookies, unsi
 
 	if (!zs || (!cookies && n))
 		return -EINVAL;
-	r = zcio__zc_reap(&zs->z);
+	r = zs->u ? zcio__uzc_reap(zs->u, &zs->z) : zcio__zc_reap(&zs->z);
 	if (stats)
 		stats->syscalls++;
 	if (r < 0)
@@ -365,6 +411,12 @@ ZCIO_EXPORT int zcio_zcsend_info(const struct zcio_zcsend *zs, struct zcio_zcsen
 	*info = zs->z.info;
 	info->off = zs->z.on ? ZCIO_ZCSEND_ON : zs->z.off;
 	info->off_errno = zs->z.off_errno;
+	info->uring = zs->u != NULL;
+	info->uring_errno = zs->uring_errno;
+	/* SEND_ZC notifications make the ring readable; MSG_ZEROCOPY ones
+	 * raise POLLERR on the socket, reported whatever is asked for. */
+	info->wait_fd = zs->u ? zcio__uzc_fd(zs->u) : zs->z.fd;
+	info->wait_events = zs->u ? POLLIN : 0;
 	return 0;
 }
 
@@ -372,6 +424,7 @@ ZCIO_EXPORT void zcio_zcsend_free(struct zcio_zcsend *zs)
 {
 	if (!zs)
 		return;
+	zcio__uzc_free(zs->u);
 	zcio__zc_release(&zs->z);
 	free(zs);
 }
