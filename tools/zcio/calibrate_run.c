@@ -13,8 +13,8 @@
  *
  * send-sizes: message sizes over one TCP connection per method and size,
  * each method on its own, "untouched" (the same bytes resent) and
- * "touched" (every buffer written first; MSG_ZEROCOPY then has to wait
- * for a buffer's completion before writing it again).
+ * "touched" (every buffer written first; MSG_ZEROCOPY and io_uring SEND_ZC
+ * then have to wait for a buffer's completion before writing it again).
  *
  * recv: one sender (MSG_ZEROCOPY, whose pages the kernel copies on local
  * delivery into fresh whole pages, which TCP_ZEROCOPY_RECEIVE can map),
@@ -429,12 +429,18 @@ static int zc_send_all(int snd, struct zcio_zcsend *zs, struct zc_count *k,
 	return 0;
 }
 
-/* Wait until buffer b's sends have completed (sent count `last`). */
+/* Wait until buffer b's sends have completed (sent count `last`), on the
+ * fd the zcsend names: the socket (MSG_ZEROCOPY) or its io_uring (SEND_ZC). */
 static int wait_free(int snd, struct zcio_zcsend *zs, struct zc_count *k, uint64_t last)
 {
-	while (k->reaped < last) {
-		struct pollfd pf = { .fd = snd, .events = 0 };
+	struct zcio_zcsend_info info;
+	struct pollfd pf = { .fd = snd, .events = 0 };
 
+	if (zcio_zcsend_info(zs, &info) == 0) {
+		pf.fd = info.wait_fd;
+		pf.events = (short)info.wait_events;
+	}
+	while (k->reaped < last) {
 		if (reap_some(zs, k) < 0)
 			return -EIO;
 		if (k->reaped < last)
@@ -443,7 +449,8 @@ static int wait_free(int snd, struct zcio_zcsend *zs, struct zc_count *k, uint64
 	return 0;
 }
 
-static int ms_setup(struct cal_ctx *c, uint64_t max)
+/* zs[1] sends with zero-copy (zc_flags), zs[0] copies, on one connection. */
+static int zs_setup(struct cal_ctx *c, uint64_t max, uint32_t zc_flags)
 {
 	struct zcio_opts copy = { .flags = ZCIO_F_COPY };
 	int r = buffers(c, max, NBUF);
@@ -451,11 +458,16 @@ static int ms_setup(struct cal_ctx *c, uint64_t max)
 	if (r == 0)
 		r = drained_connection(c, &c->snd);
 	if (r == 0)
-		r = zcio_zcsend_new(c->snd, ZCIO_ZCSEND_ALWAYS, NULL, &c->zs[1]);
+		r = zcio_zcsend_new(c->snd, ZCIO_ZCSEND_ALWAYS | zc_flags, NULL, &c->zs[1]);
 	if (r == 0)
 		r = zcio_zcsend_new(c->snd, 0, &copy, &c->zs[0]);
 	memset(ms_count, 0, sizeof(ms_count));
 	return r < 0 ? fail_why(c, r, "zcsend") : 0;
+}
+
+static int ms_setup(struct cal_ctx *c, uint64_t max)
+{
+	return zs_setup(c, max, 0);
 }
 
 static int ms_op(struct cal_ctx *c, uint64_t size, bool zc)
@@ -481,16 +493,18 @@ static int ms_finish(struct cal_ctx *c, bool zc)
 	return wait_free(c->snd, c->zs[zc], &ms_count[zc], ms_count[zc].sent);
 }
 
-/* A receiver on this host gets a copy of every MSG_ZEROCOPY page, made on
+/* A receiver on this host gets a copy of every zero-copy page, made on
  * delivery: then the runs compared a late copy with an early one, not
  * zero-copy with copying, and say nothing about a real device. */
-static const char *ms_verdict(struct cal_ctx *c)
+static const char *zc_verdict(struct cal_ctx *c, const char *what)
 {
 	static char why[128];
 	struct zcio_zcsend_info info;
 
-	if (!c->zs[1] || zcio_zcsend_info(c->zs[1], &info) < 0 || !info.completed)
-		return "no MSG_ZEROCOPY completion seen";
+	if (!c->zs[1] || zcio_zcsend_info(c->zs[1], &info) < 0 || !info.completed) {
+		snprintf(why, sizeof(why), "no %s completion seen", what);
+		return why;
+	}
 	if (info.completed_copied < info.completed)
 		return NULL;
 	snprintf(why, sizeof(why),
@@ -499,14 +513,33 @@ static const char *ms_verdict(struct cal_ctx *c)
 	return why;
 }
 
-/* io_uring SEND_ZC: the hook for a zero-copy io_uring send path.  zcio has
- * none yet, so this route reports why it is not measured; its thresholds
- * key keeps its built-in value. */
+static const char *ms_verdict(struct cal_ctx *c)
+{
+	return zc_verdict(c, "MSG_ZEROCOPY");
+}
+
+/* memory -> socket through io_uring SEND_ZC (ZCIO_ZCSEND_URING): the same
+ * runs as MSG_ZEROCOPY, the same buffers in rotation, each written again
+ * only after its notification.  Where the zcsend fell back to MSG_ZEROCOPY
+ * the route is not measured: it would measure MSG_ZEROCOPY again. */
 static int uring_setup(struct cal_ctx *c, uint64_t max)
 {
-	(void)max;
-	snprintf(c->why, sizeof(c->why), "zcio has no io_uring SEND_ZC path yet");
-	return -ENOSYS;
+	struct zcio_zcsend_info info;
+	int r = zs_setup(c, max, ZCIO_ZCSEND_URING);
+
+	if (r < 0)
+		return r;
+	if (zcio_zcsend_info(c->zs[1], &info) < 0 || !info.uring) {
+		snprintf(c->why, sizeof(c->why), "io_uring SEND_ZC unavailable: %s",
+			 strerror(info.uring_errno ? info.uring_errno : EOPNOTSUPP));
+		return -EOPNOTSUPP;
+	}
+	return 0;
+}
+
+static const char *uring_verdict(struct cal_ctx *c)
+{
+	return zc_verdict(c, "SEND_ZC");
 }
 
 struct cal_route cal_routes[] = {
@@ -524,7 +557,8 @@ struct cal_route cal_routes[] = {
 	  .copy_name = "send", .network = true, .setup = ms_setup, .op = ms_op,
 	  .finish = ms_finish, .verdict = ms_verdict },
 	{ .key = "memory_socket_uring", .label = "memory -> socket", .zc_name = "io_uring SEND_ZC",
-	  .copy_name = "send", .network = true, .setup = uring_setup },
+	  .copy_name = "send", .network = true, .setup = uring_setup, .op = ms_op,
+	  .finish = ms_finish, .verdict = uring_verdict },
 };
 const int cal_nroutes = sizeof(cal_routes) / sizeof(cal_routes[0]);
 
@@ -815,10 +849,6 @@ static void send_row(const struct cal_config *cfg, int method, uint64_t size, bo
 	s.size = size;
 	s.touched = touched;
 	s.pipe[0] = s.pipe[1] = -1;
-	if (method == 5) {
-		snprintf(row->note, sizeof(row->note), "zcio has no io_uring SEND_ZC path yet");
-		return;
-	}
 	r = cal_connect(&cfg->net, 0, &s.snd, &rcv);
 	if (r < 0) {
 		snprintf(row->note, sizeof(row->note), "connect: %s", strerror(-r));
@@ -842,7 +872,21 @@ static void send_row(const struct cal_config *cfg, int method, uint64_t size, bo
 	if (r == 0 && method == 2)
 		r = zcio_ring_new(s.snd, 2 * size > (2u << 20) ? 2 * size : 0, NULL, &s.ring);
 	if (r == 0 && method >= 3)
-		r = zcio_zcsend_new(s.snd, method == 3 ? ZCIO_ZCSEND_ALWAYS : 0, NULL, &s.zs);
+		r = zcio_zcsend_new(s.snd,
+				    method == 3 ? ZCIO_ZCSEND_ALWAYS :
+				    method == 5 ? ZCIO_ZCSEND_ALWAYS | ZCIO_ZCSEND_URING : 0,
+				    NULL, &s.zs);
+	if (r == 0 && method == 5) {
+		struct zcio_zcsend_info info;
+
+		/* Fallen back to MSG_ZEROCOPY: that is the msg_zerocopy row. */
+		zcio_zcsend_info(s.zs, &info);
+		if (!info.uring) {
+			snprintf(row->note, sizeof(row->note), "io_uring SEND_ZC unavailable: %s",
+				 strerror(info.uring_errno ? info.uring_errno : EOPNOTSUPP));
+			r = -EOPNOTSUPP;
+		}
+	}
 	cal_clock_now(&t0);
 	t1 = t0;
 	while (r == 0 && (n < MIN_ITERS || t1.wall - t0.wall < cfg->send_seconds) && n < 10000000) {
@@ -863,7 +907,7 @@ static void send_row(const struct cal_config *cfg, int method, uint64_t size, bo
 		row->mib_s = (double)bytes / (1 << 20) / (t1.wall - t0.wall);
 		row->sender_cpu = (t1.thread_cpu - t0.thread_cpu) / ((double)bytes / CAL_GIB);
 		row->proc_cpu = (t1.proc_cpu - t0.proc_cpu) / ((double)bytes / CAL_GIB);
-	} else {
+	} else if (!row->note[0]) {
 		snprintf(row->note, sizeof(row->note), "%s", strerror(-r));
 	}
 	if (s.zs) {
