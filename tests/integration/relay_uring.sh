@@ -7,7 +7,7 @@
 #  - a half-close is passed on after the bytes before it, both ways;
 #  - a server writing N bytes and closing at once: the client gets exactly
 #    N, 2,000 times, 1 byte to 8 MiB;
-#  - 500 connections at once;
+#  - 500 connections at once; 200 idle ones hold no pipe each;
 #  - a target refusing connections, a client aborting mid-transfer, a
 #    target that never answers (--connect-timeout);
 #  - SIGINT/SIGTERM: new clients refused, a transfer in flight finishes
@@ -170,6 +170,43 @@ many() {
 }
 
 many
+
+# ---- idle connections hold no pipe ---------------------------------------
+
+idle() {
+	local n="uring: 200 idle connections" slow
+	uring "$n" || return
+	peer_start 127.0.0.1:0 || return
+	relay_start tcp4 "$PEER_ADDR" --uring --workers 1 || { peer_stop; return; }
+	rl_dir
+	"$RL_PEER" client "$RELAY_ADDR" --op echo --up 1000 --count 200 --conns 200 \
+		--hold "$RL_DIR/h" --release "$RL_DIR/r" --timeout 20 > "$RL_DIR/c.out" 2>&1 &
+	slow=$!
+	at_exit "kill -9 $slow"
+	if wait_for 10 test -e "$RL_DIR/h"; then
+		relay_fds
+		# At most the worker's pool of 16 spare pipes, not one per
+		# direction of each connection.
+		if [ "$RL_PIPES" -le 16 ]; then
+			pass "$n, echoed 1000 bytes each: hold $RL_PIPES pipes (pool of 16 at most)"
+		else
+			fail "$n, echoed 1000 bytes each: hold at most 16 pipes" "$RL_PIPES pipes, $RL_FDS fds"
+		fi
+	else
+		fail "$n: echoed" "$(cat "$RL_DIR/c.out")"
+	fi
+	touch "$RL_DIR/r"
+	if wait "$slow"; then
+		pass "$n: every echo exact"
+	else
+		fail "$n: every echo exact" "$(cat "$RL_DIR/c.out")"
+	fi
+	relay_settled "$n"
+	relay_stop "$n"
+	peer_stop
+}
+
+idle
 
 # ---- a target refusing connections ---------------------------------------
 

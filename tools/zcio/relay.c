@@ -572,15 +572,10 @@ static void on_wake(struct loop *l)
 static void *worker_main(void *arg)
 {
 	struct relay_worker *w = arg;
-	int r;
 
-	if (relay_cfg.uring) {
-		r = relay_uring_run(w);
-		if (r == 0)
-			return NULL;
-		/* The probe's ring worked, this one did not (RLIMIT_MEMLOCK
-		 * on kernels before 5.12, which charge rings to it). */
-		log_msg(LOG_WARN, CMD, "worker %u: io_uring: %s; using epoll", w->index, strerror(-r));
+	if (w->uring) {
+		relay_uring_run(w);
+		return NULL;
 	}
 	accept_resume(w);
 	loop_run(&w->loop);
@@ -663,6 +658,12 @@ static int start_workers(void)
 		}
 		w->listen = (struct loop_watch){ .fd = fd, .on_event = on_listen };
 		w->listen_owned = reuseport;
+		if (relay_cfg.uring && (r = relay_uring_new(w)) < 0) {
+			/* The probe's ring worked, this one did not (RLIMIT_MEMLOCK
+			 * on kernels before 5.12, which charge rings to it). */
+			log_msg(LOG_WARN, CMD, "worker %u: io_uring: %s; using epoll", i,
+				strerror(-r));
+		}
 	}
 	for (unsigned i = 0; i < relay_cfg.workers; i++) {
 		if (pthread_create(&workers[i].thread, NULL, worker_main, &workers[i]) != 0)

@@ -35,6 +35,7 @@ struct relay_config {
 };
 
 struct relay_conn;
+struct relay_uring;
 
 /* Counters a worker writes and the main thread reads (relaxed atomics). */
 struct relay_counters {
@@ -55,6 +56,7 @@ struct relay_worker {
 	unsigned nconns;
 	struct zcio_stats st;           /* accumulated over every pump */
 	struct relay_counters counters;
+	struct relay_uring *uring;      /* --uring: this worker's ring, or NULL */
 };
 
 extern struct relay_config relay_cfg;
@@ -74,12 +76,16 @@ extern atomic_uint relay_uring_pipes;
  * epoll path: -EOPNOTSUPP also when built without liburing), rather than
  * broken (the caller reports the error and exits).
  *
- * relay_uring_run: the worker loop for w, until relay_stopping and no
- * connection left (sets w->loop.stop then).  Returns 0, or -errno before
- * doing anything when this worker cannot have a ring (the caller runs the
- * epoll loop instead).
+ * relay_uring_new: give w its ring (w->uring), before its thread starts, so
+ * that the relay holds every fd it keeps once it says it is listening.
+ * Returns 0 or -errno (the caller then runs the epoll loop for w).
+ *
+ * relay_uring_run: the worker loop for w, on its thread, until
+ * relay_stopping and no connection left; then frees w->uring and sets
+ * w->loop.stop.
  */
 int relay_uring_probe(const char **why, bool *unavailable);
-int relay_uring_run(struct relay_worker *w);
+int relay_uring_new(struct relay_worker *w);
+void relay_uring_run(struct relay_worker *w);
 
 #endif

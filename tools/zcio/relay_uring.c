@@ -17,6 +17,12 @@
  * the splice starts once there is something to move.  A splice out that
  * finds the socket full (-EAGAIN) is retried behind a POLLOUT the same way.
  *
+ * A direction holds a pipe only while data moves: an idle connection waits
+ * on its poll alone and takes a pipe from the worker's pool once the poll
+ * says there is something to read; an empty pipe goes back to the pool
+ * unless the last read filled it (a stream in full flow keeps its pipe and
+ * the linked poll + splice).  With no connection left, the pool is closed.
+ *
  * A direction that reads EOF has delivered everything by then (its pipe is
  * empty: the write before it finished), so its shutdown(SHUT_WR) is passed
  * on at once.  When both directions are done, or either side fails or
@@ -44,10 +50,15 @@ int relay_uring_probe(const char **why, bool *unavailable)
 	return -EOPNOTSUPP;
 }
 
-int relay_uring_run(struct relay_worker *w)
+int relay_uring_new(struct relay_worker *w)
 {
 	(void)w;
 	return -EOPNOTSUPP;
+}
+
+void relay_uring_run(struct relay_worker *w)
+{
+	(void)w;
 }
 
 #else
@@ -71,6 +82,8 @@ int relay_uring_run(struct relay_worker *w)
 /* --copy: each direction's buffer. */
 #define COPY_BUF (256u << 10)
 #define DEFAULT_PIPE_SIZE (1u << 20)
+/* Spare pipes a worker keeps. */
+#define POOL_MAX 16
 
 static const char CMD[] = "relay";
 
@@ -87,19 +100,22 @@ struct uop {
 struct udir {
 	struct uop poll, io;    /* io: the read or the write; poll: before it */
 	int in, out;
-	int pipe[2];            /* splice: the kernel buffer */
+	int pipe[2];            /* splice: the kernel buffer, or -1 while idle */
+	uint32_t pipe_cap;      /* its size */
 	char *buf;              /* --copy */
-	uint32_t cap;           /* bytes one read may take */
+	uint32_t cap;           /* --copy: bytes one read may take */
 	uint32_t held, off;     /* read and not yet written; --copy: sent of buf */
+	uint32_t last_read;
+	bool poll_alone;        /* the poll in flight waits to take a pipe */
 	bool eof;               /* the read side ended */
 	atomic_ullong *counter; /* the worker's up_bytes or down_bytes */
 	uint64_t bytes;
 };
 
-struct uworker;
+struct relay_uring;
 
 struct uconn {
-	struct uworker *u;
+	struct relay_uring *u;
 	struct uconn *prev, *next;
 	struct uop connect;
 	struct udir d[2];       /* 0: client -> server, 1: server -> client */
@@ -110,7 +126,7 @@ struct uconn {
 	char peer[64];
 };
 
-struct uworker {
+struct relay_uring {
 	struct relay_worker *w;
 	struct io_uring ring;
 	struct uop accept;
@@ -123,6 +139,11 @@ struct uworker {
 	unsigned closing;       /* closed, waiting for their completions */
 	bool copy;
 	uint32_t pipe_size;
+	struct {
+		int fd[2];
+		uint32_t cap;
+	} pool[POOL_MAX];       /* empty pipes for the next direction */
+	unsigned npool;
 };
 
 /*
@@ -131,7 +152,7 @@ struct uworker {
  * (or the kernel's overflow list: IORING_FEAT_NODROP, checked by the probe),
  * so this always succeeds in the end.
  */
-static struct io_uring_sqe *sqe_get(struct uworker *u)
+static struct io_uring_sqe *sqe_get(struct relay_uring *u)
 {
 	struct io_uring_sqe *sqe;
 
@@ -154,7 +175,7 @@ static void uop_submit(struct io_uring_sqe *sqe, struct uop *op)
 		op->c->inflight++;
 }
 
-static void cancel_op(struct uworker *u, struct uop *op)
+static void cancel_op(struct relay_uring *u, struct uop *op)
 {
 	struct io_uring_sqe *sqe;
 
@@ -167,14 +188,14 @@ static void cancel_op(struct uworker *u, struct uop *op)
 
 /* ---- accepting ---------------------------------------------------------- */
 
-static bool accept_wanted(struct uworker *u)
+static bool accept_wanted(struct relay_uring *u)
 {
 	return !atomic_load(&relay_stopping) && u->w->listen.fd >= 0 && !u->accept_resume_at &&
 	       atomic_load(&relay_active) < relay_cfg.max_conns;
 }
 
 /* Arm the accept, or cancel it, as the state of the worker asks. */
-static void accept_update(struct uworker *u)
+static void accept_update(struct relay_uring *u)
 {
 	struct io_uring_sqe *sqe;
 	int fd = u->w->listen.fd;
@@ -196,20 +217,73 @@ static void accept_update(struct uworker *u)
 	uop_submit(sqe, &u->accept);
 }
 
+/* ---- the pipes ---------------------------------------------------------- */
+
+/* A pipe for d: from the pool, or a new one.  Returns 0 or -errno. */
+static int pipe_get(struct relay_uring *u, struct udir *d)
+{
+	int sz;
+
+	if (u->npool) {
+		u->npool--;
+		d->pipe[0] = u->pool[u->npool].fd[0];
+		d->pipe[1] = u->pool[u->npool].fd[1];
+		d->pipe_cap = u->pool[u->npool].cap;
+		return 0;
+	}
+	if (pipe2(d->pipe, O_NONBLOCK | O_CLOEXEC) == -1) {
+		d->pipe[0] = d->pipe[1] = -1;
+		return -errno;
+	}
+	atomic_fetch_add(&relay_uring_pipes, 1);
+	/* Past pipe-user-pages-soft (unprivileged users), F_SETPIPE_SZ fails
+	 * and the pipe keeps its size: use the size it has. */
+	fcntl(d->pipe[1], F_SETPIPE_SZ, (int)u->pipe_size);
+	sz = fcntl(d->pipe[1], F_GETPIPE_SZ);
+	d->pipe_cap = sz > 0 ? (uint32_t)sz : 65536;
+	return 0;
+}
+
+/* Give d's pipe back: to the pool when the caller knows it is empty (every
+ * byte read into it written), else closed: a dirty pipe is never reused. */
+static void pipe_put(struct relay_uring *u, struct udir *d, bool empty)
+{
+	if (d->pipe[0] < 0)
+		return;
+	if (empty && d->held == 0 && u->npool < POOL_MAX) {
+		u->pool[u->npool].fd[0] = d->pipe[0];
+		u->pool[u->npool].fd[1] = d->pipe[1];
+		u->pool[u->npool].cap = d->pipe_cap;
+		u->npool++;
+	} else {
+		close(d->pipe[0]);
+		close(d->pipe[1]);
+		atomic_fetch_sub(&relay_uring_pipes, 1);
+	}
+	d->pipe[0] = d->pipe[1] = -1;
+}
+
+static void pool_flush(struct relay_uring *u)
+{
+	while (u->npool) {
+		u->npool--;
+		close(u->pool[u->npool].fd[0]);
+		close(u->pool[u->npool].fd[1]);
+		atomic_fetch_sub(&relay_uring_pipes, 1);
+	}
+}
+
 /* ---- closing ------------------------------------------------------------ */
 
 static void conn_free(struct uconn *c)
 {
-	struct uworker *u = c->u;
+	struct relay_uring *u = c->u;
 
 	close(c->cfd);
 	close(c->sfd);
 	for (int i = 0; i < 2; i++) {
-		if (c->d[i].pipe[0] >= 0) {
-			close(c->d[i].pipe[0]);
-			close(c->d[i].pipe[1]);
-			atomic_fetch_sub(&relay_uring_pipes, 1);
-		}
+		/* A read may have completed into it after the close. */
+		pipe_put(u, &c->d[i], false);
 		free(c->d[i].buf);
 	}
 	u->closing--;
@@ -224,7 +298,7 @@ static void conn_free(struct uconn *c)
  */
 static void conn_close(struct uconn *c, const char *why, int err)
 {
-	struct uworker *u = c->u;
+	struct relay_uring *u = c->u;
 	struct relay_worker *w = u->w;
 
 	if (c->closing)
@@ -267,7 +341,7 @@ static void conn_close(struct uconn *c, const char *why, int err)
 /* Read into the empty pipe (buffer) once the source has something. */
 static void dir_read(struct uconn *c, struct udir *d)
 {
-	struct uworker *u = c->u;
+	struct relay_uring *u = c->u;
 	struct io_uring_sqe *sqe;
 
 	d->held = d->off = 0;
@@ -276,10 +350,16 @@ static void dir_read(struct uconn *c, struct udir *d)
 		 * the peer sends (see the top of the file). */
 		sqe = sqe_get(u);
 		io_uring_prep_poll_add(sqe, d->in, POLLIN);
+		if (d->pipe[0] < 0) {
+			/* Idle: the pipe is taken once there is data. */
+			d->poll_alone = true;
+			uop_submit(sqe, &d->poll);
+			return;
+		}
 		sqe->flags |= IOSQE_IO_LINK;
 		uop_submit(sqe, &d->poll);
 		sqe = sqe_get(u);
-		io_uring_prep_splice(sqe, d->in, -1, d->pipe[1], -1, d->cap,
+		io_uring_prep_splice(sqe, d->in, -1, d->pipe[1], -1, d->pipe_cap,
 				     SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
 	} else {
 		/* recv waits for data inside the kernel by itself. */
@@ -293,7 +373,7 @@ static void dir_read(struct uconn *c, struct udir *d)
 /* Write what the last read got; after_poll: the socket was full. */
 static void dir_write(struct uconn *c, struct udir *d, bool after_poll)
 {
-	struct uworker *u = c->u;
+	struct relay_uring *u = c->u;
 	struct io_uring_sqe *sqe;
 
 	if (after_poll) {
@@ -342,8 +422,27 @@ static void conn_check_reset(struct uconn *c)
 	}
 }
 
+/* The poll of an idle direction saw data (or an end, or an error, which
+ * the splice reports): take a pipe and splice. */
+static void dir_read_now(struct uconn *c, struct udir *d)
+{
+	struct io_uring_sqe *sqe;
+	int r = pipe_get(c->u, d);
+
+	if (r < 0) {
+		conn_close(c, "pipe", r);
+		return;
+	}
+	sqe = sqe_get(c->u);
+	io_uring_prep_splice(sqe, d->in, -1, d->pipe[1], -1, d->pipe_cap,
+			     SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+	d->io.kind = UOP_READ;
+	uop_submit(sqe, &d->io);
+}
+
 static void on_read(struct uconn *c, struct udir *d, int res)
 {
+	d->last_read = res > 0 ? (uint32_t)res : 0;
 	if (res > 0) {
 		d->held = (uint32_t)res;
 		c->last_active = loop_now_ms();
@@ -353,6 +452,7 @@ static void on_read(struct uconn *c, struct udir *d, int res)
 	switch (res) {
 	case 0:
 		d->eof = true;
+		pipe_put(c->u, d, true);
 		dir_done(c, d);
 		return;
 	case -EAGAIN:
@@ -378,10 +478,15 @@ static void on_write(struct uconn *c, struct udir *d, int res)
 		atomic_fetch_add_explicit(c->u->copy ? &rc->copied : &rc->spliced, (uint64_t)res,
 					  memory_order_relaxed);
 		c->last_active = loop_now_ms();
-		if (d->held)
+		if (d->held) {
 			dir_write(c, d, false); /* a partial write: the rest */
-		else
-			dir_read(c, d);
+			return;
+		}
+		/* A read that filled the pipe leaves more behind it,
+		 * most likely: keep the pipe for the next one. */
+		if (!c->u->copy && d->last_read < d->pipe_cap)
+			pipe_put(c->u, d, true);
+		dir_read(c, d);
 		return;
 	}
 	switch (res) {
@@ -429,10 +534,8 @@ static void nodelay(int fd)
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 }
 
-static int dir_init(struct uworker *u, struct udir *d, int in, int out)
+static int dir_init(struct relay_uring *u, struct udir *d, int in, int out)
 {
-	int sz;
-
 	d->in = in;
 	d->out = out;
 	d->pipe[0] = d->pipe[1] = -1;
@@ -441,20 +544,10 @@ static int dir_init(struct uworker *u, struct udir *d, int in, int out)
 		d->cap = COPY_BUF;
 		return d->buf ? 0 : -ENOMEM;
 	}
-	if (pipe2(d->pipe, O_NONBLOCK | O_CLOEXEC) == -1) {
-		d->pipe[0] = d->pipe[1] = -1;
-		return -errno;
-	}
-	atomic_fetch_add(&relay_uring_pipes, 1);
-	/* Past pipe-user-pages-soft (unprivileged users), F_SETPIPE_SZ fails
-	 * and the pipe keeps its size: use the size it has. */
-	fcntl(d->pipe[1], F_SETPIPE_SZ, (int)u->pipe_size);
-	sz = fcntl(d->pipe[1], F_GETPIPE_SZ);
-	d->cap = sz > 0 ? (uint32_t)sz : 65536;
 	return 0;
 }
 
-static void conn_start(struct uworker *u, int cfd)
+static void conn_start(struct relay_uring *u, int cfd)
 {
 	struct relay_worker *w = u->w;
 	struct uconn *c;
@@ -516,7 +609,7 @@ static void conn_start(struct uworker *u, int cfd)
 	uop_submit(sqe, &c->connect);
 }
 
-static void on_accept(struct uworker *u, int res, unsigned flags)
+static void on_accept(struct relay_uring *u, int res, unsigned flags)
 {
 	if (!(flags & IORING_CQE_F_MORE)) {
 		u->accept.busy = false;
@@ -568,7 +661,7 @@ static void on_accept(struct uworker *u, int res, unsigned flags)
 
 /* ---- the loop ----------------------------------------------------------- */
 
-static void on_cqe(struct uworker *u, struct uop *op, int res, unsigned flags)
+static void on_cqe(struct relay_uring *u, struct uop *op, int res, unsigned flags)
 {
 	struct uconn *c;
 	struct udir *d;
@@ -597,6 +690,10 @@ static void on_cqe(struct uworker *u, struct uop *op, int res, unsigned flags)
 		 * ECANCELED when the poll failed. */
 		if (res < 0)
 			conn_close(c, "poll", res);
+		else if (d->poll_alone) {
+			d->poll_alone = false;
+			dir_read_now(c, d);
+		}
 		return;
 	}
 	if (res == -ECANCELED) {
@@ -612,7 +709,7 @@ static void on_cqe(struct uworker *u, struct uop *op, int res, unsigned flags)
 		on_write(c, d, res);
 }
 
-static void on_tick(struct uworker *u)
+static void on_tick(struct relay_uring *u)
 {
 	struct relay_worker *w = u->w;
 	int64_t now = loop_now_ms();
@@ -633,6 +730,9 @@ static void on_tick(struct uworker *u)
 		while (u->conns)
 			conn_close(u->conns, "shutdown", 0);
 	}
+	/* An idle relay holds no pipe. */
+	if (u->nconns == 0 && u->closing == 0)
+		pool_flush(u);
 	if (u->accept_resume_at && now >= u->accept_resume_at)
 		u->accept_resume_at = 0;
 	accept_update(u);
@@ -729,9 +829,14 @@ int relay_uring_probe(const char **why, bool *unavailable)
 	return r;
 }
 
-int relay_uring_run(struct relay_worker *w)
+int relay_uring_new(struct relay_worker *w)
 {
-	struct uworker u = {
+	struct relay_uring *u = calloc(1, sizeof(*u));
+	int r;
+
+	if (!u)
+		return -ENOMEM;
+	*u = (struct relay_uring){
 		.w = w,
 		.accept = { .kind = UOP_ACCEPT },
 		.multishot = true,
@@ -739,43 +844,55 @@ int relay_uring_run(struct relay_worker *w)
 		.pipe_size = relay_cfg.link_opts.pipe_size ? relay_cfg.link_opts.pipe_size
 							   : DEFAULT_PIPE_SIZE,
 	};
-	int64_t next_tick = loop_now_ms() + TICK_MS;
-	int r = ring_init(&u.ring, SQ_ENTRIES, CQ_ENTRIES);
-
-	if (r < 0)
+	r = ring_init(&u->ring, SQ_ENTRIES, CQ_ENTRIES);
+	if (r < 0) {
+		free(u);
 		return r;
-	accept_update(&u);
+	}
+	w->uring = u;
+	return 0;
+}
+
+void relay_uring_run(struct relay_worker *w)
+{
+	struct relay_uring *u = w->uring;
+	int64_t next_tick = loop_now_ms() + TICK_MS;
+	int r;
+
+	accept_update(u);
 	for (;;) {
 		struct __kernel_timespec ts = { .tv_sec = 0, .tv_nsec = TICK_MS * 1000000L };
 		struct io_uring_cqe *cqe;
 		int64_t now;
 
-		r = io_uring_submit_and_wait_timeout(&u.ring, &cqe, 1, &ts, NULL);
+		r = io_uring_submit_and_wait_timeout(&u->ring, &cqe, 1, &ts, NULL);
 		if (r < 0 && r != -ETIME && r != -EINTR && r != -EAGAIN && r != -EBUSY) {
 			log_msg(LOG_ERROR, CMD, "io_uring wait: %s", strerror(-r));
 			abort();
 		}
 		/* One at a time, marked seen before it is handled: handlers
 		 * submit, and a full submission queue is flushed then. */
-		while (io_uring_peek_cqe(&u.ring, &cqe) == 0) {
+		while (io_uring_peek_cqe(&u->ring, &cqe) == 0) {
 			struct uop *op = io_uring_cqe_get_data(cqe);
 			int res = cqe->res;
 			unsigned flags = cqe->flags;
 
-			io_uring_cqe_seen(&u.ring, cqe);
-			on_cqe(&u, op, res, flags);
+			io_uring_cqe_seen(&u->ring, cqe);
+			on_cqe(u, op, res, flags);
 		}
 		now = loop_now_ms();
 		if (now >= next_tick || atomic_load(&relay_stopping)) {
-			on_tick(&u);
+			on_tick(u);
 			next_tick = now + TICK_MS;
 		}
-		if (u.stop_seen && u.nconns == 0 && u.closing == 0 && !u.accept.busy)
+		if (u->stop_seen && u->nconns == 0 && u->closing == 0 && !u->accept.busy)
 			break;
 	}
-	io_uring_queue_exit(&u.ring);
+	pool_flush(u);
+	io_uring_queue_exit(&u->ring);
+	w->uring = NULL;
+	free(u);
 	w->loop.stop = true;
-	return 0;
 }
 
 #endif /* ZCIO_HAVE_LIBURING */
