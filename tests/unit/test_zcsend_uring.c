@@ -547,6 +547,36 @@ static void fd_names_ring_or_socket(void **state)
 	close(wr);
 }
 
+/* A peer that is gone: the result carries -EPIPE or -ECONNRESET, returned
+ * as such, and no SIGPIPE (MSG_NOSIGNAL reaches the socket through the
+ * ring too; this thread keeps SIGPIPE's default action). */
+static void uring_peer_gone_is_an_error_not_sigpipe(void **state)
+{
+	struct zcio_zcsend *zs;
+	struct zcio_zcsend_info info;
+	char buf[65536];
+	int rd, wr, i;
+	int64_t r = 0;
+
+	(void)state;
+	need_send_zc();
+	memset(buf, 'x', sizeof(buf));
+	tu_tcp_pair(&rd, &wr);
+	assert_int_equal(zcio_zcsend_new(wr, ZCIO_ZCSEND_ALWAYS | ZCIO_ZCSEND_URING, NULL, &zs), 0);
+	close(rd);
+	for (i = 0; i < 100; i++) {
+		r = zcio_zcsend_send(zs, buf, sizeof(buf), (uint64_t)i, NULL);
+		if (r < 0 && r != -EAGAIN)
+			break;
+		tu_sleep_us(1000);
+	}
+	assert_true(r == -EPIPE || r == -ECONNRESET);
+	assert_int_equal(zcio_zcsend_info(zs, &info), 0);
+	assert_int_equal(info.uring, 1);
+	zcio_zcsend_free(zs);
+	close(wr);
+}
+
 /* ---- io_uring unavailable: MSG_ZEROCOPY does the job -------------------------- */
 
 /* The stream with zcio__uzc_new() failing as io_uring_setup() would with
@@ -766,6 +796,7 @@ int main(void)
 #endif
 		cmocka_unit_test(uring_small_sends_copy),
 		cmocka_unit_test(fd_names_ring_or_socket),
+		cmocka_unit_test(uring_peer_gone_is_an_error_not_sigpipe),
 		cmocka_unit_test(no_io_uring_falls_back),
 		cmocka_unit_test(io_uring_forbidden_falls_back),
 		cmocka_unit_test(io_uring_no_memory_falls_back),
