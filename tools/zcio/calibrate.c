@@ -327,14 +327,14 @@ static void print_send_sizes(const struct cal_config *cfg, const struct cal_send
 			 : "untouched: the same bytes resent",
 		       cfg->net.netns ? "across the veth" : "over loopback");
 		printf("%-6s", "size");
-		for (m = 0; m < CAL_SEND_METHODS - 1; m++)
+		for (m = 0; m < CAL_SEND_METHODS; m++)
 			printf(" %18s", cal_send_methods[m]);
 		printf("  auto/best  auto/write\n");
 		for (i = 0; i < nsizes; i++) {
 			double best = 0, autom = 0, writem = 0;
 
 			printf("%-6s", fmt_size(sizes[i], sz, sizeof(sz)));
-			for (m = 0; m < CAL_SEND_METHODS - 1; m++) {
+			for (m = 0; m < CAL_SEND_METHODS; m++) {
 				const struct cal_send_row *r = find_row(rows, n, cal_send_methods[m], sizes[i], t);
 
 				if (!r || !r->ok) {
@@ -357,9 +357,10 @@ static void print_send_sizes(const struct cal_config *cfg, const struct cal_send
 				printf("\n");
 		}
 	}
-	printf("\nzero-copy accounting (touched; completions: MSG_ZEROCOPY sends completed, copied: of those, copied by the kernel)\n");
+	printf("\nzero-copy accounting (touched; completions: zero-copy sends completed, copied: of those, copied by the kernel)\n");
 	for (i = 0; i < nsizes; i++) {
-		for (m = 3; m <= 4; m++) {
+		/* msg_zerocopy, auto and send_zc: the methods with completions. */
+		for (m = 3; m <= 5; m++) {
 			const struct cal_send_row *r = find_row(rows, n, cal_send_methods[m], sizes[i], true);
 
 			if (r && r->ok)
@@ -708,7 +709,8 @@ const struct cli_command cli_calibrate = {
 		"  memory_file          vmsplice() + splice() into a file, against write()\n"
 		"  memory_socket        send(MSG_ZEROCOPY) waiting for completions,\n"
 		"                       against send()\n"
-		"  memory_socket_uring  io_uring SEND_ZC (not measured until zcio has it)\n"
+		"  memory_socket_uring  io_uring SEND_ZC waiting for its buffer-release\n"
+		"                       notification, against send()\n"
 		"\n"
 		"The thresholds go to $ZCIO_THRESHOLDS, else ~/.config/zcio/thresholds,\n"
 		"which libzcio reads once per process (keys it did not measure keep\n"
