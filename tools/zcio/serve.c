@@ -26,6 +26,7 @@
 #include "log.h"
 #include "mime.h"
 #include "serve.h"
+#include "serve_uring.h"
 
 struct serve_config serve_cfg;
 atomic_bool serve_stopping, serve_forcing;
@@ -36,7 +37,7 @@ static void print_stats(void)
 {
 	uint64_t v[20] = { 0 };
 	struct zcio_pool_stats ps;
-	char b[32], s[32], f[32], k[32];
+	char b[32], s[32], f[32], k[32], u[48] = "";
 
 	for (unsigned i = 0; i < serve_cfg.workers; i++) {
 		struct serve_counters *c = &workers[i].counters;
@@ -51,11 +52,14 @@ static void print_stats(void)
 			v[j] += atomic_load_explicit(a[j], memory_order_relaxed);
 	}
 	zcio_pool_stats(&ps);
+	if (serve_uring_wanted)
+		snprintf(u, sizeof(u), "; io_uring bodies %llu",
+			 (unsigned long long)atomic_load(&serve_uring_bodies));
 	log_msg(LOG_ERROR < log_level ? LOG_INFO : LOG_ERROR, SERVE_CMD,
 		"stats: connections %llu active, %llu accepted, %llu evicted, %llu timed out; "
 		"requests %llu (2xx %llu, 3xx %llu, 4xx %llu, 5xx %llu); sent %s; "
 		"writev batches %llu, linked bodies %llu (%llu truncated): spliced %s, "
-		"sendfile %s, copied %s; file cache %llu hits, %llu misses; pipes %u",
+		"sendfile %s, copied %s; file cache %llu hits, %llu misses; pipes %u%s",
 		(unsigned long long)v[1], (unsigned long long)v[0], (unsigned long long)v[12],
 		(unsigned long long)v[11], (unsigned long long)v[2], (unsigned long long)v[4],
 		(unsigned long long)v[5], (unsigned long long)v[6], (unsigned long long)v[7],
@@ -63,7 +67,7 @@ static void print_stats(void)
 		(unsigned long long)v[9], (unsigned long long)v[10],
 		cli_format_size(v[13], s, sizeof(s)), cli_format_size(v[14], f, sizeof(f)),
 		cli_format_size(v[15], k, sizeof(k)), (unsigned long long)v[16],
-		(unsigned long long)v[17], ps.live);
+		(unsigned long long)v[17], ps.live, u);
 }
 
 /*
@@ -152,6 +156,23 @@ static int run_serve(void)
 	sigaddset(&sigs, SIGUSR1);
 	/* Workers inherit the mask: signals are taken here only. */
 	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+	if (serve_uring_wanted) {
+		const char *why = "";
+		bool unavailable = false;
+
+		r = serve_uring_probe(&why, &unavailable);
+		if (r < 0 && !unavailable) {
+			log_msg(LOG_ERROR, SERVE_CMD, "--uring: %s: %s", why, strerror(-r));
+			return CLI_ERROR;
+		}
+		if (r < 0) {
+			/* ENOSYS, EPERM, an old kernel (see the probe): the
+			 * epoll path sends every body, as without --uring. */
+			log_msg(LOG_WARN, SERVE_CMD, "--uring: %s (%s); using epoll", why,
+				strerror(-r));
+			serve_uring_wanted = false;
+		}
+	}
 	r = start_workers();
 	if (r < 0) {
 		log_msg(LOG_ERROR, SERVE_CMD, "listen on %s: %s", serve_cfg.listen.text, strerror(-r));
@@ -159,7 +180,9 @@ static int run_serve(void)
 	}
 	log_msg(LOG_INFO, SERVE_CMD, "serving %s on http://%s/ with %u worker%s, bodies via %s",
 		serve_cfg.dir, serve_cfg.listen.text, serve_cfg.workers,
-		serve_cfg.workers == 1 ? "" : "s", serve_cfg.send == SEND_PIPE ? "pipe" : "sendfile");
+		serve_cfg.workers == 1 ? "" : "s",
+		serve_uring_wanted ? "io_uring splice" :
+		serve_cfg.send == SEND_PIPE ? "pipe" : "sendfile");
 	if (serve_cfg.stats && serve_cfg.stats_interval_s)
 		next_stats = loop_now_ms() + serve_cfg.stats_interval_s * 1000;
 
@@ -210,7 +233,7 @@ enum {
 	OPT_LISTEN, OPT_WORKERS, OPT_SEND, OPT_LIST, OPT_DOTFILES, OPT_FOLLOW, OPT_ACCESS_LOG,
 	OPT_QUIET, OPT_MAX_CONNS, OPT_HEADER_TIMEOUT, OPT_KEEPALIVE_TIMEOUT,
 	OPT_SEND_TIMEOUT, OPT_MAX_LINE, OPT_MAX_HEAD, OPT_MAX_HEADERS, OPT_MAX_BODY, OPT_CACHE,
-	OPT_CACHE_VALID, OPT_PIPE_SIZE, OPT_GRACE, OPT_STATS,
+	OPT_CACHE_VALID, OPT_PIPE_SIZE, OPT_GRACE, OPT_STATS, OPT_URING,
 };
 
 static const struct cli_option serve_options[] = {
@@ -272,6 +295,11 @@ static const struct cli_option serve_options[] = {
 	[OPT_STATS] = { NULL, "--stats", "[=SECONDS]",
 			"print connections, requests by status class, bytes sent by path, cache "
 			"hits and pipes in use every SECONDS (default: only on SIGUSR1) and at exit" },
+	[OPT_URING] = { NULL, "--uring", NULL,
+			"send bodies above 16 KiB with io_uring: the header written into a pipe, "
+			"the file spliced behind it and the pipe spliced to the socket, by each "
+			"worker's ring (requests stay on epoll); where io_uring or its splice is "
+			"unavailable, warn and use --send" },
 	{ NULL, NULL, NULL, NULL },
 };
 
@@ -317,6 +345,7 @@ static int serve_main(int argc, char **argv)
 		.small_max = ZCIO_DEFAULT_THRESHOLD,
 		.log_fd = STDOUT_FILENO,
 	};
+	serve_uring_wanted = false;
 	if (serve_cfg.workers < 1)
 		serve_cfg.workers = 1;
 	cli_args_init(&args, cmd, argc, argv);
@@ -409,6 +438,9 @@ static int serve_main(int argc, char **argv)
 				return cli_usage_error(cmd, "bad pipe size: %s", a);
 			serve_cfg.pipe_size = (uint32_t)size;
 			break;
+		case OPT_URING:
+			serve_uring_wanted = true;
+			break;
 		case OPT_STATS:
 			serve_cfg.stats = true;
 			if (a) {
@@ -460,7 +492,10 @@ const struct cli_command cli_serve = {
 		"content, checked again at most every second (--cache-valid).  Larger ones\n"
 		"travel through a zcio link without being copied to user memory: the\n"
 		"header sent and the file passed to sendfile(), or the header written into\n"
-		"a pipe and the file spliced behind it (--send=pipe).\n"
+		"a pipe and the file spliced behind it (--send=pipe).  With --uring, each\n"
+		"worker's io_uring moves them instead (the header written into a pipe, the\n"
+		"file spliced into it and the pipe spliced to the socket), while requests,\n"
+		"timeouts and the log stay on its epoll loop.\n"
 		"\n"
 		"Files are sent by reference: bytes are read from the page cache when they\n"
 		"leave, so a file rewritten while it is being sent may deliver some new\n"

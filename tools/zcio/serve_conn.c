@@ -11,7 +11,10 @@
  *   C_SEND    the output queue (writev), then a large body through a zcio
  *             link, pumped until the socket says EAGAIN (then EPOLLOUT
  *             wakes us) or a budget runs out (then the loop runs it again
- *             after the other ready connections).
+ *             after the other ready connections).  With --uring the
+ *             large body goes through the worker's ring instead
+ *             (serve_uring.c), which runs the connection again once the
+ *             body is out (conn_uring_end).
  *   C_BODY    skipping a request body we will not use.
  *   C_LINGER  after the last answer on a closing connection: our side is
  *             shut down and what the client still sends is read and thrown
@@ -50,6 +53,7 @@
 
 #include "log.h"
 #include "serve.h"
+#include "serve_uring.h"
 
 #define container_of(p, type, member) ((type *)((char *)(p) - offsetof(type, member)))
 
@@ -261,15 +265,21 @@ int conn_start_link(struct serve_conn *c, const char *hdr, size_t hdr_len, struc
 		.in_offset = off,
 		.pipe_size = serve_cfg.pipe_size,
 	};
-	int r;
+	int r = -EOPNOTSUPP;
 
-	r = zcio_link_new(f->fd, c->watch.fd, len, &o, &c->link);
-	if (r == 0)
-		r = zcio_link_push(c->link, hdr, hdr_len);
+	/* --uring: the worker's ring takes it (c->link stays NULL), unless
+	 * it cannot take this one body; then the link does. */
+	if (serve_uring_on(c->w))
+		r = serve_uring_prepare(c, hdr, hdr_len, f, off, len);
 	if (r < 0) {
-		zcio_link_free(c->link);
-		c->link = NULL;
-		return r;
+		r = zcio_link_new(f->fd, c->watch.fd, len, &o, &c->link);
+		if (r == 0)
+			r = zcio_link_push(c->link, hdr, hdr_len);
+		if (r < 0) {
+			zcio_link_free(c->link);
+			c->link = NULL;
+			return r;
+		}
 	}
 	f->refs++;
 	c->link_file = f;
@@ -297,7 +307,7 @@ static void link_end(struct serve_conn *c)
 
 	atomic_fetch_add_explicit(&k->linked, 1, memory_order_relaxed);
 	conn_log(c, c->link_status, c->link_line, c->link_line_len, body);
-	zcio_link_free(c->link);
+	zcio_link_free(c->link); /* NULL for a body the ring sent */
 	c->link = NULL;
 	files_put(&c->w->files, c->link_file);
 	c->link_file = NULL;
@@ -337,11 +347,16 @@ static void conn_close(struct serve_conn *c)
 		return;
 	c->closed = true;
 	out_clear(c); /* its answers come before the large body's */
-	if (c->link)
+	if (c->link_file) {
+		/* A body in the ring takes the socket, to close it when the
+		 * kernel is done with it. */
+		serve_uring_abort(c);
 		link_end(c);
+	}
 	list_set(c, CL_NONE, 0);
 	loop_cancel(&w->loop, &c->task);
-	close(c->watch.fd); /* also leaves the epoll set: the fd is ours alone */
+	if (c->watch.fd >= 0)
+		close(c->watch.fd); /* also leaves the epoll set: the fd is ours alone */
 	free(c->in);
 	free(c->hdr);
 	free(c->logbuf);
@@ -595,7 +610,8 @@ static bool do_read(struct serve_conn *c)
 			c->in_head += (uint32_t)r;
 			skip_body(c);
 			http_parser_init(&c->parser, &serve_cfg.limits);
-			if (c->discard || c->link || c->close_after || c->out_n > OUT_ITEMS - 4 ||
+			/* link_file: a large body, by link or by ring */
+			if (c->discard || c->link_file || c->close_after || c->out_n > OUT_ITEMS - 4 ||
 			    c->hdr_len > PIPELINE_BYTES)
 				c->state = C_SEND;
 			return true;
@@ -759,6 +775,31 @@ static bool send_link(struct serve_conn *c)
 	return true;
 }
 
+void conn_uring_progress(struct serve_conn *c, uint64_t n)
+{
+	struct serve_worker *w = c->w;
+
+	c->link_done += n;
+	w->st.path_bytes[ZCIO_PATH_SPLICE_PIPE] += n;
+	atomic_fetch_add_explicit(&w->counters.bytes, n, memory_order_relaxed);
+	touch_send(c);
+}
+
+void conn_uring_end(struct serve_conn *c, int r)
+{
+	if (r == -ENODATA) {
+		/* As in send_link: truncated while sent, close. */
+		atomic_fetch_add_explicit(&c->w->counters.truncated, 1, memory_order_relaxed);
+		files_suspect(c->link_file);
+	}
+	if (r < 0) {
+		conn_close(c);
+		return;
+	}
+	link_end(c);
+	conn_run(c); /* still C_SEND: on to what comes next */
+}
+
 /* C_SEND: everything queued, then what comes next. */
 static bool do_send(struct serve_conn *c)
 {
@@ -766,6 +807,12 @@ static bool do_send(struct serve_conn *c)
 		return false;
 	if (c->link && !send_link(c))
 		return false;
+	if (c->link_file && !c->link) {
+		/* A body in the ring: conn_uring_end() runs us again. */
+		if (serve_uring_start(c))
+			touch_send(c);
+		return false;
+	}
 	if (c->close_after) {
 		start_linger(c);
 		return true;
@@ -859,6 +906,7 @@ static void on_tick(struct loop *l)
 		accept_resume(w);
 	expire(w, now);
 	alog_flush(&w->log);
+	serve_uring_tick(w);
 	publish(w);
 }
 
@@ -908,6 +956,13 @@ int worker_start(struct serve_worker *w, unsigned index, int listen_fd)
 	r = files_init(&w->files);
 	if (r == 0)
 		r = alog_init(&w->log);
+	if (r == 0 && serve_uring_wanted && (r = serve_uring_worker_init(w)) < 0) {
+		/* The probe's ring worked, this one did not (RLIMIT_MEMLOCK
+		 * on kernels before 5.12, which charge rings to it). */
+		log_msg(LOG_WARN, SERVE_CMD, "worker %u: io_uring: %s; using epoll", index,
+			strerror(-r));
+		r = 0;
+	}
 	return r;
 }
 
@@ -922,6 +977,7 @@ void *worker_main(void *arg)
 			conn_close(w->lists[i].head);
 	}
 	loop_run(&w->loop); /* stopped already: frees what was closed */
+	serve_uring_worker_release(w); /* before the files its transfers hold */
 	publish(w);
 	alog_flush(&w->log);
 	files_release(&w->files);
