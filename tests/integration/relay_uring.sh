@@ -7,6 +7,10 @@
 #  - a half-close is passed on after the bytes before it, both ways;
 #  - a server writing N bytes and closing at once: the client gets exactly
 #    N, 2,000 times, 1 byte to 8 MiB;
+#  - a server answering early (while the client still sends) and closing
+#    without reading, a reset: the client still gets every byte of the
+#    answer, as it does without a relay (shown first), 300 times, TCP and
+#    unix, spliced and with --copy;
 #  - 500 connections at once; 200 idle ones hold no pipe each;
 #  - a target refusing connections, a client aborting mid-transfer, a
 #    target that never answers (--connect-timeout);
@@ -154,6 +158,63 @@ source_close() {
 
 source_close
 source_close --copy
+
+# ---- an early answer, then a reset ---------------------------------------
+
+# The server answers while the client is still sending and closes without
+# reading (an HTTP 413): its close is a reset.  It closes once its answer
+# is acknowledged (in the relay's socket by then), and the relay must still
+# deliver all of it before passing the reset on, as the kernel does for a
+# direct connection.  rl_peer checks every byte and each answer's length.
+E=${RELAY_URING_EARLY_COUNT:-300}
+EARLY=(--op early --up 1M --sizes 1:1M --count "$E" --conns 8 --timeout 60)
+
+# early_direct TARGET: the baseline, without a relay.
+early_direct() {
+	local n="early answer to $1, no relay"
+	peer_for "$1" || return
+	if "$RL_PEER" client "$PEER_ADDR" "${EARLY[@]}" --seed 1 > "$RL_DIR/direct.out" 2>&1; then
+		pass "$n: the client gets every byte ($E connections)"
+	else
+		fail "$n: the client gets every byte" "$(head -n 3 "$RL_DIR/direct.out")"
+	fi
+	peer_all_ok "$n: the server answered $E times" "$E"
+	peer_stop
+}
+
+# early LISTEN TARGET [relay options]
+early() {
+	local l=$1 t=$2 n
+	shift 2
+	n="uring early answer $l -> $t${*:+ $*}"
+	uring "$n" || return
+	peer_for "$t" || return
+	relay_start "$l" "$PEER_ADDR" --uring --stats "$@" || { peer_stop; return; }
+	uring_used "$n"
+	RL_UP=0 RL_DOWN=0
+	rl_client "$n: $E early answers, then resets: every byte arrives" "${EARLY[@]}" --seed 7
+	peer_all_ok "$n: the server answered $E times" "$E"
+	relay_settled "$n"
+	relay_stop "$n"
+	# Every byte of the answers went through the relay, and not one more
+	# (the client's bytes are dropped once the server has gone: fewer went
+	# up than it sent).
+	last_stats
+	if [ "$S_DOWN" = "$RL_DOWN" ] && [ "$S_UP" -le "$RL_UP" ]; then
+		pass "$n: relay counted the $RL_DOWN bytes down"
+	else
+		fail "$n: relay counted the $RL_DOWN bytes down, at most $RL_UP up" "$S_LINE"
+	fi
+	peer_stop
+}
+
+early_direct tcp4
+early_direct unix
+early tcp4 tcp4
+early tcp4 tcp4 --copy
+early tcp4 unix
+early tcp4 unix --copy
+early unix tcp4 --workers 1
 
 # ---- many at once --------------------------------------------------------
 

@@ -30,9 +30,19 @@
  * cancelled, and its fds and memory are released only once the last of
  * their completions has arrived (a completion names the connection).
  *
- * Timeouts (--connect-timeout, --idle-timeout), --max-conns and the
- * SIGINT/SIGTERM grace period are served by a 100 ms tick: the wait for
- * completions times out at least that often.
+ * Except when it is the server that went (it answered early and closed
+ * without reading everything, an HTTP 413: a reset): as the kernel does for
+ * a direct connection, everything it sent before reaches the client first.
+ * The client's bytes are then read and dropped (a client still sending
+ * must not be kept from reading the answer), the server's direction runs
+ * to its end (its socket's receive queue, then the reset), the client's
+ * sending half is shut down, and the connection closes once the client
+ * has acknowledged it all, passing the reset on only then (as relay.c).
+ *
+ * Timeouts (--connect-timeout, --idle-timeout), --max-conns, the
+ * SIGINT/SIGTERM grace period, a reset behind a half-close and the wait
+ * for the client's acknowledgements are served by a 100 ms tick: the wait
+ * for completions times out at least that often.
  */
 #include <errno.h>
 #include <string.h>
@@ -64,12 +74,14 @@ void relay_uring_run(struct relay_worker *w)
 #else
 
 #include <fcntl.h>
+#include <linux/sockios.h>
 #include <liburing.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -84,10 +96,13 @@ void relay_uring_run(struct relay_worker *w)
 #define DEFAULT_PIPE_SIZE (1u << 20)
 /* Spare pipes a worker keeps. */
 #define POOL_MAX 16
+/* Where a worker's connections read the client's bytes to drop them once
+ * their server has gone. */
+#define SINK_SIZE (64u << 10)
 
 static const char CMD[] = "relay";
 
-enum uop_kind { UOP_ACCEPT, UOP_CONNECT, UOP_POLL, UOP_READ, UOP_WRITE };
+enum uop_kind { UOP_ACCEPT, UOP_CONNECT, UOP_POLL, UOP_READ, UOP_WRITE, UOP_DRAIN };
 
 /* What a completion's user_data points to (0: a cancel request's own
  * completion, ignored). */
@@ -122,6 +137,9 @@ struct uconn {
 	int cfd, sfd;
 	unsigned inflight;      /* completions still to come */
 	bool connecting, timed_out, closing;
+	bool srv_gone;          /* the server closed or reset: the client's bytes
+				   are dropped, the server's still delivered */
+	bool srv_reset;         /* ...with a reset, passed on after its bytes */
 	int64_t last_active, connect_deadline;
 	char peer[64];
 };
@@ -144,6 +162,7 @@ struct relay_uring {
 		uint32_t cap;
 	} pool[POOL_MAX];       /* empty pipes for the next direction */
 	unsigned npool;
+	char *sink;             /* SINK_SIZE: what drained clients sent; never read */
 };
 
 /*
@@ -193,6 +212,7 @@ static bool accept_wanted(struct relay_uring *u)
 	return !atomic_load(&relay_stopping) && u->w->listen.fd >= 0 && !u->accept_resume_at &&
 	       atomic_load(&relay_active) < relay_cfg.max_conns;
 }
+
 
 /* Arm the accept, or cancel it, as the state of the worker asks. */
 static void accept_update(struct relay_uring *u)
@@ -392,20 +412,162 @@ static void dir_write(struct uconn *c, struct udir *d, bool after_poll)
 	uop_submit(sqe, &d->io);
 }
 
+/*
+ * Did a request fail because the server went away (closed or reset),
+ * rather than the client?  A TCP socket that took a reset is in TCP_CLOSE.
+ * A unix socket: only writing to it fails with EPIPE, and once its peer
+ * has gone and its queue is read, a peek finds the end.
+ */
+static bool server_gone(const struct uconn *c, int err)
+{
+	struct tcp_info ti;
+	socklen_t len = sizeof(ti);
+	char b;
+
+	if (relay_cfg.target.family == AF_UNIX)
+		return err == -EPIPE || recv(c->sfd, &b, 1, MSG_PEEK | MSG_DONTWAIT) == 0;
+	return getsockopt(c->sfd, IPPROTO_TCP, TCP_INFO, &ti, &len) == 0 &&
+	       ti.tcpi_state == TCP_CLOSE;
+}
+
+/*
+ * Has the client got everything sent to it (or gone)?  A reset, or a
+ * close() while the client's own bytes sit unread, throws away what its
+ * socket here still holds unacknowledged.  Unix sockets: yes, their bytes
+ * are in the client's queue once written.
+ */
+static bool client_has_all(const struct uconn *c)
+{
+	struct tcp_info ti;
+	socklen_t len = sizeof(ti);
+	int n = 0;
+
+	if (relay_cfg.listen.family == AF_UNIX)
+		return true;
+	if (getsockopt(c->cfd, IPPROTO_TCP, TCP_INFO, &ti, &len) == 0 &&
+	    ti.tcpi_state == TCP_CLOSE)
+		return true;
+	return ioctl(c->cfd, SIOCOUTQ, &n) != 0 || n == 0;
+}
+
+/*
+ * Close the connection if it is done: both directions ended; or, once the
+ * server has gone, its direction ended and the client has acknowledged all
+ * of it (acknowledgements raise no completion: the tick asks again).
+ */
+static void conn_check_done(struct uconn *c)
+{
+	if (c->closing || !c->d[1].eof)
+		return;
+	if (c->srv_gone ? client_has_all(c) : c->d[0].eof)
+		conn_close(c, "done", c->srv_reset ? -ECONNRESET : 0);
+}
+
 static void dir_done(struct uconn *c, struct udir *d)
 {
 	/* Everything read has been written (held is 0): the close can
 	 * follow the last byte. */
 	shutdown(d->out, SHUT_WR);
-	if (c->d[0].eof && c->d[1].eof)
-		conn_close(c, "done", 0);
+	conn_check_done(c);
+}
+
+/*
+ * The server has gone: the client -> server direction drops what it holds
+ * (its pipe, dirty, is closed) and from now on reads the client into the
+ * worker's sink, so that a client still sending can go on to read the
+ * answer.  Called when that direction has no request in flight.
+ */
+static void up_drain(struct uconn *c)
+{
+	struct udir *d = &c->d[0];
+	struct io_uring_sqe *sqe;
+
+	d->held = d->off = 0;
+	pipe_put(c->u, d, false);
+	if (d->eof)
+		return;
+	/* recv waits for data inside the kernel (io_uring polls the socket
+	 * itself), so no POLL_ADD in front, as with --copy. */
+	sqe = sqe_get(c->u);
+	io_uring_prep_recv(sqe, d->in, c->u->sink, SINK_SIZE, 0);
+	d->io.kind = UOP_DRAIN;
+	uop_submit(sqe, &d->io);
+}
+
+static void on_drain(struct uconn *c, struct udir *d, int res)
+{
+	if (res > 0) {
+		c->last_active = loop_now_ms();
+		up_drain(c);
+		return;
+	}
+	switch (res) {
+	case 0:
+		d->eof = true;
+		conn_check_done(c);
+		return;
+	case -EAGAIN:
+	case -EINTR:
+		up_drain(c);
+		return;
+	default:
+		/* The client has gone too: nobody is left to deliver to. */
+		conn_close(c, "forwarding", res);
+	}
+}
+
+/*
+ * The client -> server direction failed with err (writing to the server).
+ * Returns true when that is the server having gone, and the direction
+ * drains the client from now on; false: the caller closes.
+ */
+static bool up_failed(struct uconn *c, int err)
+{
+	if (!c->srv_gone && !server_gone(c, err))
+		return false;
+	/* An early answer, then a close without reading everything (an HTTP
+	 * 413): what the server sent before is still in its socket here and
+	 * must reach the client, as it would without a relay.  A TCP write
+	 * that reports the reset itself (rather than EPIPE after it) has
+	 * taken it from the socket: the server direction will read only the
+	 * end, so the reset is noted here. */
+	c->srv_gone = true;
+	if (err == -ECONNRESET)
+		c->srv_reset = true;
+	up_drain(c);
+	conn_check_done(c);
+	return true;
+}
+
+/*
+ * The server -> client direction failed with err (reading the server).
+ * Returns true when that is the server's reset, read behind its last
+ * bytes (all written to the client by now: a read follows only a complete
+ * write): the end of its stream.  Passed on now, the reset would throw away
+ * what the kernel still holds for the client; it goes once the client has
+ * it all (conn_check_done).  Had the client gone as well, the drain or the
+ * acknowledgements say so.
+ */
+static bool down_failed(struct uconn *c, struct udir *d, int err)
+{
+	if (!c->srv_gone && !server_gone(c, err))
+		return false;
+	c->srv_gone = c->srv_reset = true;
+	d->eof = true;
+	pipe_put(c->u, d, true);
+	shutdown(d->out, SHUT_WR);
+	/* The client -> server direction turns to draining when its
+	 * request in flight completes (on_read, on_write). */
+	conn_check_done(c);
+	return true;
 }
 
 /*
  * Nothing reads a socket whose stream has ended, so a reset arriving on it
  * would go unnoticed until the other side spoke.  A poll cannot wait for
  * it: io_uring always reports POLLRDHUP, which such a socket has for good.
- * The tick asks each one instead.
+ * The tick asks each one instead, and asks whether a client waiting for
+ * the rest of a gone server's answer has it by now.
  */
 static void conn_check_reset(struct uconn *c)
 {
@@ -413,13 +575,21 @@ static void conn_check_reset(struct uconn *c)
 		int soerr = 0;
 		socklen_t len = sizeof(soerr);
 
-		if (!c->d[i].eof ||
+		if (!c->d[i].eof || (i == 1 && c->srv_gone) ||
 		    getsockopt(c->d[i].in, SOL_SOCKET, SO_ERROR, &soerr, &len) != 0 || !soerr)
 			continue;
+		if (i == 1) {
+			/* The server's reset behind its end: everything it
+			 * sent has been written to the client; the reset
+			 * follows once the client has it (below). */
+			c->srv_gone = c->srv_reset = true;
+			continue;
+		}
 		/* A reset received after the peer's FIN reads as EPIPE. */
 		conn_close(c, "reset", soerr == EPIPE ? -ECONNRESET : -soerr);
 		return;
 	}
+	conn_check_done(c);
 }
 
 /* The poll of an idle direction saw data (or an end, or an error, which
@@ -443,6 +613,13 @@ static void dir_read_now(struct uconn *c, struct udir *d)
 static void on_read(struct uconn *c, struct udir *d, int res)
 {
 	d->last_read = res > 0 ? (uint32_t)res : 0;
+	if (res > 0 && d == &c->d[0] && c->srv_gone) {
+		/* Read from the client before the server was found gone:
+		 * nobody takes it now. */
+		c->last_active = loop_now_ms();
+		up_drain(c);
+		return;
+	}
 	if (res > 0) {
 		d->held = (uint32_t)res;
 		c->last_active = loop_now_ms();
@@ -459,9 +636,14 @@ static void on_read(struct uconn *c, struct udir *d, int res)
 	case -EINTR:
 		/* Readable, then not (another reader cannot exist, but a
 		 * wakeup can be spurious): wait again. */
-		dir_read(c, d);
+		if (d == &c->d[0] && c->srv_gone)
+			up_drain(c);
+		else
+			dir_read(c, d);
 		return;
 	default:
+		if (d == &c->d[1] && down_failed(c, d, res))
+			return;
 		conn_close(c, "forwarding", res);
 	}
 }
@@ -478,6 +660,14 @@ static void on_write(struct uconn *c, struct udir *d, int res)
 		atomic_fetch_add_explicit(c->u->copy ? &rc->copied : &rc->spliced, (uint64_t)res,
 					  memory_order_relaxed);
 		c->last_active = loop_now_ms();
+	}
+	if (d == &c->d[0] && c->srv_gone) {
+		/* The server went while this was being written: what is
+		 * left of it is dropped, and the client's next bytes. */
+		up_drain(c);
+		return;
+	}
+	if (res > 0) {
 		if (d->held) {
 			dir_write(c, d, false); /* a partial write: the rest */
 			return;
@@ -500,11 +690,12 @@ static void on_write(struct uconn *c, struct udir *d, int res)
 	case 0:
 		/* Nothing written of a nonempty pipe: the peer cannot take
 		 * more (a shut-down socket answers EPIPE, not 0). */
-		conn_close(c, "forwarding", -EPIPE);
-		return;
-	default:
-		conn_close(c, "forwarding", res);
+		res = -EPIPE;
+		break;
 	}
+	if (d == &c->d[0] && up_failed(c, res))
+		return;
+	conn_close(c, "forwarding", res);
 }
 
 static void on_connect(struct uconn *c, int res)
@@ -692,7 +883,10 @@ static void on_cqe(struct relay_uring *u, struct uop *op, int res, unsigned flag
 			conn_close(c, "poll", res);
 		else if (d->poll_alone) {
 			d->poll_alone = false;
-			dir_read_now(c, d);
+			if (d == &c->d[0] && c->srv_gone)
+				up_drain(c);
+			else
+				dir_read_now(c, d);
 		}
 		return;
 	}
@@ -705,6 +899,8 @@ static void on_cqe(struct relay_uring *u, struct uop *op, int res, unsigned flag
 	}
 	if (op->kind == UOP_READ)
 		on_read(c, d, res);
+	else if (op->kind == UOP_DRAIN)
+		on_drain(c, d, res);
 	else
 		on_write(c, d, res);
 }
@@ -746,7 +942,7 @@ static void on_tick(struct relay_uring *u)
 		} else if (!c->connecting && relay_cfg.idle_timeout_ms &&
 			   now - c->last_active >= relay_cfg.idle_timeout_ms) {
 			conn_close(c, "idle timeout", 0);
-		} else if (c->d[0].eof || c->d[1].eof) {
+		} else if (c->d[0].eof || c->d[1].eof || c->srv_gone) {
 			conn_check_reset(c);
 		}
 	}
@@ -844,8 +1040,14 @@ int relay_uring_new(struct relay_worker *w)
 		.pipe_size = relay_cfg.link_opts.pipe_size ? relay_cfg.link_opts.pipe_size
 							   : DEFAULT_PIPE_SIZE,
 	};
+	u->sink = malloc(SINK_SIZE);
+	if (!u->sink) {
+		free(u);
+		return -ENOMEM;
+	}
 	r = ring_init(&u->ring, SQ_ENTRIES, CQ_ENTRIES);
 	if (r < 0) {
+		free(u->sink);
 		free(u);
 		return r;
 	}
@@ -891,6 +1093,7 @@ void relay_uring_run(struct relay_worker *w)
 	pool_flush(u);
 	io_uring_queue_exit(&u->ring);
 	w->uring = NULL;
+	free(u->sink);
 	free(u);
 	w->loop.stop = true;
 }
