@@ -163,6 +163,8 @@ struct relay_uring {
 	} pool[POOL_MAX];       /* empty pipes for the next direction */
 	unsigned npool;
 	char *sink;             /* SINK_SIZE: what drained clients sent; never read */
+	int *parked;            /* accepted past --max-conns, oldest first */
+	unsigned nparked, parked_cap;
 };
 
 /*
@@ -210,9 +212,53 @@ static void cancel_op(struct relay_uring *u, struct uop *op)
 static bool accept_wanted(struct relay_uring *u)
 {
 	return !atomic_load(&relay_stopping) && u->w->listen.fd >= 0 && !u->accept_resume_at &&
-	       atomic_load(&relay_active) < relay_cfg.max_conns;
+	       u->nparked == 0 && atomic_load(&relay_active) < relay_cfg.max_conns;
 }
 
+/*
+ * Take one of the --max-conns slots, shared by all workers.  An accept
+ * armed in the ring completes without asking us (a multishot accept goes
+ * on taking every client queued; each worker has its own armed), so the
+ * limit is kept here, when a connection starts, rather than by the accept.
+ */
+static bool slot_take(void)
+{
+	unsigned v = atomic_load(&relay_active);
+
+	while (v < relay_cfg.max_conns)
+		if (atomic_compare_exchange_weak(&relay_active, &v, v + 1))
+			return true;
+	return false;
+}
+
+/*
+ * A client accepted with no slot left waits here, unserved (nothing is
+ * read from it, no connection to the target), as it would in the backlog;
+ * it starts once a slot frees (relay_uring_run).  Out of memory, it is let
+ * go.
+ */
+static void park(struct relay_uring *u, int cfd)
+{
+	if (u->nparked == u->parked_cap) {
+		unsigned cap = u->parked_cap ? 2 * u->parked_cap : 16;
+		int *p = realloc(u->parked, cap * sizeof(*p));
+
+		if (!p) {
+			close(cfd);
+			return;
+		}
+		u->parked = p;
+		u->parked_cap = cap;
+	}
+	u->parked[u->nparked++] = cfd;
+}
+
+/* Stopping: the clients parked are refused as the backlog's are. */
+static void parked_drop(struct relay_uring *u)
+{
+	while (u->nparked)
+		close(u->parked[--u->nparked]);
+}
 
 /* Arm the accept, or cancel it, as the state of the worker asks. */
 static void accept_update(struct relay_uring *u)
@@ -738,6 +784,7 @@ static int dir_init(struct relay_uring *u, struct udir *d, int in, int out)
 	return 0;
 }
 
+/* Serve the client cfd, for which the caller took a slot (slot_take). */
 static void conn_start(struct relay_uring *u, int cfd)
 {
 	struct relay_worker *w = u->w;
@@ -751,6 +798,7 @@ static void conn_start(struct relay_uring *u, int cfd)
 		log_msg(LOG_WARN, CMD, "socket for %s: %s; pausing accept %d ms", relay_cfg.target.text,
 			strerror(-r), ACCEPT_BACKOFF_MS);
 		close(cfd);
+		atomic_fetch_sub(&relay_active, 1);
 		u->accept_resume_at = loop_now_ms() + ACCEPT_BACKOFF_MS;
 		accept_update(u);
 		return;
@@ -759,6 +807,7 @@ static void conn_start(struct relay_uring *u, int cfd)
 	if (!c) {
 		close(cfd);
 		close(sfd);
+		atomic_fetch_sub(&relay_active, 1);
 		return;
 	}
 	c->u = u;
@@ -786,7 +835,6 @@ static void conn_start(struct relay_uring *u, int cfd)
 		u->conns->prev = c;
 	u->conns = c;
 	u->nconns++;
-	atomic_fetch_add(&relay_active, 1);
 	atomic_fetch_add_explicit(&w->counters.accepted, 1, memory_order_relaxed);
 	atomic_fetch_add_explicit(&w->counters.active, 1, memory_order_relaxed);
 	if (r < 0) {
@@ -812,7 +860,10 @@ static void on_accept(struct relay_uring *u, int res, unsigned flags)
 			close(res);
 			return;
 		}
-		conn_start(u, res);
+		if (u->nparked == 0 && slot_take())
+			conn_start(u, res);
+		else
+			park(u, res);
 	} else {
 		switch (-res) {
 		case EINVAL:
@@ -913,6 +964,7 @@ static void on_tick(struct relay_uring *u)
 
 	if (atomic_load(&relay_stopping) && !u->stop_seen) {
 		u->stop_seen = true;
+		parked_drop(u);
 		if (w->listen_owned && w->listen.fd >= 0) {
 			close(w->listen.fd); /* the accept holds its own reference */
 			w->listen.fd = -1;
@@ -1082,6 +1134,16 @@ void relay_uring_run(struct relay_worker *w)
 			io_uring_cqe_seen(&u->ring, cqe);
 			on_cqe(u, op, res, flags);
 		}
+		/* Slots freed here or in another worker go to the clients
+		 * parked first (a connection closing may not start one
+		 * itself: that could fail and close, and so on). */
+		while (u->nparked && !atomic_load(&relay_stopping) && slot_take()) {
+			int cfd = u->parked[0];
+
+			memmove(u->parked, u->parked + 1, --u->nparked * sizeof(*u->parked));
+			conn_start(u, cfd);
+		}
+		accept_update(u);
 		now = loop_now_ms();
 		if (now >= next_tick || atomic_load(&relay_stopping)) {
 			on_tick(u);
@@ -1091,8 +1153,10 @@ void relay_uring_run(struct relay_worker *w)
 			break;
 	}
 	pool_flush(u);
+	parked_drop(u);
 	io_uring_queue_exit(&u->ring);
 	w->uring = NULL;
+	free(u->parked);
 	free(u->sink);
 	free(u);
 	w->loop.stop = true;
