@@ -34,6 +34,7 @@
 #include "log.h"
 #include "loop.h"
 #include "relay.h"
+#include "supervise.h"
 
 #define container_of(p, type, member) ((type *)((char *)(p) - offsetof(type, member)))
 
@@ -672,10 +673,20 @@ static int start_workers(void)
 	return 0;
 }
 
+static struct loop *worker_loop(unsigned i)
+{
+	return &workers[i].loop;
+}
+
+static void announce_stop(void)
+{
+	log_msg(LOG_INFO, CMD, "stopping: no new connections; %u active get %d s to finish",
+		atomic_load(&relay_active), relay_cfg.grace_ms / 1000);
+}
+
 static int run_relay(void)
 {
 	sigset_t sigs;
-	int64_t stop_deadline = 0, next_stats = 0;
 	int r;
 
 	signal(SIGPIPE, SIG_IGN);
@@ -712,42 +723,19 @@ static int run_relay(void)
 		relay_cfg.target.text, relay_cfg.workers, relay_cfg.workers == 1 ? "" : "s",
 		relay_cfg.uring ? " (io_uring)" : "",
 		(relay_cfg.link_opts.flags & ZCIO_F_COPY) ? " (copy)" : "");
-	if (relay_cfg.stats && relay_cfg.stats_interval_s)
-		next_stats = loop_now_ms() + relay_cfg.stats_interval_s * 1000;
+	{
+		struct supervisor sup = {
+			.nworkers = relay_cfg.workers,
+			.loop_of = worker_loop,
+			.announce_stop = announce_stop,
+			.print_stats = print_stats,
+			.stopping = &relay_stopping,
+			.forcing = &relay_forcing,
+			.grace_ms = relay_cfg.grace_ms,
+			.stats_interval_s = relay_cfg.stats ? relay_cfg.stats_interval_s : 0,
+		};
 
-	for (;;) {
-		struct timespec ts = { .tv_sec = 0, .tv_nsec = 100 * 1000000 };
-		int sig = sigtimedwait(&sigs, NULL, &ts);
-		int64_t now = loop_now_ms();
-		bool all_done = true;
-
-		if (sig == SIGUSR1)
-			print_stats();
-		if ((sig == SIGINT || sig == SIGTERM) && !atomic_load(&relay_stopping)) {
-			log_msg(LOG_INFO, CMD, "stopping: no new connections; %u active get %d s to finish",
-				atomic_load(&relay_active), relay_cfg.grace_ms / 1000);
-			atomic_store(&relay_stopping, true);
-			stop_deadline = now + relay_cfg.grace_ms;
-			for (unsigned i = 0; i < relay_cfg.workers; i++)
-				loop_wake(&workers[i].loop);
-		} else if ((sig == SIGINT || sig == SIGTERM) && !atomic_load(&relay_forcing)) {
-			stop_deadline = now; /* a second signal: stop now */
-		}
-		if (stop_deadline && now >= stop_deadline && !atomic_load(&relay_forcing)) {
-			atomic_store(&relay_forcing, true);
-			for (unsigned i = 0; i < relay_cfg.workers; i++)
-				loop_wake(&workers[i].loop);
-		}
-		if (next_stats && now >= next_stats) {
-			print_stats();
-			next_stats = now + relay_cfg.stats_interval_s * 1000;
-		}
-		if (!atomic_load(&relay_stopping))
-			continue;
-		for (unsigned i = 0; i < relay_cfg.workers; i++)
-			all_done &= workers[i].loop.stop;
-		if (all_done)
-			break;
+		supervise(&sup, &sigs);
 	}
 	for (unsigned i = 0; i < relay_cfg.workers; i++)
 		pthread_join(workers[i].thread, NULL);

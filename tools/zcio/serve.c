@@ -27,6 +27,7 @@
 #include "mime.h"
 #include "serve.h"
 #include "serve_uring.h"
+#include "supervise.h"
 
 struct serve_config serve_cfg;
 atomic_bool serve_stopping, serve_forcing;
@@ -137,10 +138,20 @@ static int start_workers(void)
 	return 0;
 }
 
+static struct loop *worker_loop(unsigned i)
+{
+	return &workers[i].loop;
+}
+
+static void announce_stop(void)
+{
+	log_msg(LOG_INFO, SERVE_CMD, "stopping: no new connections; answers in flight "
+		"get %d s to finish", serve_cfg.grace_ms / 1000);
+}
+
 static int run_serve(void)
 {
 	sigset_t sigs;
-	int64_t stop_deadline = 0, next_stats = 0;
 	int r;
 
 	/* A client that leaves mid-answer is an EPIPE, never a signal. */
@@ -183,42 +194,19 @@ static int run_serve(void)
 		serve_cfg.workers == 1 ? "" : "s",
 		serve_uring_wanted ? "io_uring splice" :
 		serve_cfg.send == SEND_PIPE ? "pipe" : "sendfile");
-	if (serve_cfg.stats && serve_cfg.stats_interval_s)
-		next_stats = loop_now_ms() + serve_cfg.stats_interval_s * 1000;
+	{
+		struct supervisor sup = {
+			.nworkers = serve_cfg.workers,
+			.loop_of = worker_loop,
+			.announce_stop = announce_stop,
+			.print_stats = print_stats,
+			.stopping = &serve_stopping,
+			.forcing = &serve_forcing,
+			.grace_ms = serve_cfg.grace_ms,
+			.stats_interval_s = serve_cfg.stats ? serve_cfg.stats_interval_s : 0,
+		};
 
-	for (;;) {
-		struct timespec ts = { .tv_sec = 0, .tv_nsec = 100 * 1000000 };
-		int sig = sigtimedwait(&sigs, NULL, &ts);
-		int64_t now = loop_now_ms();
-		bool all_done = true;
-
-		if (sig == SIGUSR1)
-			print_stats();
-		if ((sig == SIGINT || sig == SIGTERM) && !atomic_load(&serve_stopping)) {
-			log_msg(LOG_INFO, SERVE_CMD, "stopping: no new connections; answers in flight "
-				"get %d s to finish", serve_cfg.grace_ms / 1000);
-			atomic_store(&serve_stopping, true);
-			stop_deadline = now + serve_cfg.grace_ms;
-			for (unsigned i = 0; i < serve_cfg.workers; i++)
-				loop_wake(&workers[i].loop);
-		} else if ((sig == SIGINT || sig == SIGTERM) && !atomic_load(&serve_forcing)) {
-			stop_deadline = now; /* a second signal: stop now */
-		}
-		if (stop_deadline && now >= stop_deadline && !atomic_load(&serve_forcing)) {
-			atomic_store(&serve_forcing, true);
-			for (unsigned i = 0; i < serve_cfg.workers; i++)
-				loop_wake(&workers[i].loop);
-		}
-		if (next_stats && now >= next_stats) {
-			print_stats();
-			next_stats = now + serve_cfg.stats_interval_s * 1000;
-		}
-		if (!atomic_load(&serve_stopping))
-			continue;
-		for (unsigned i = 0; i < serve_cfg.workers; i++)
-			all_done &= workers[i].loop.stop;
-		if (all_done)
-			break;
+		supervise(&sup, &sigs);
 	}
 	for (unsigned i = 0; i < serve_cfg.workers; i++)
 		pthread_join(workers[i].thread, NULL);
