@@ -167,6 +167,36 @@ static void length_past_eof_stops_at_eof(void **state)
 	}
 }
 
+/*
+ * A small file copied whole to a file takes one copy_file_range(): the
+ * size it had when the call began says it has delivered everything.  From
+ * a later offset the usual call returning 0 ends it, with the exact count.
+ */
+static void small_file_to_file_ends_at_its_size(void **state)
+{
+	struct zcio_stats st = { 0 };
+	uint8_t *data = tu_data(5000, 12);
+	int in = tu_file(data, 5000), out = tu_file(NULL, 0);
+
+	(void)state;
+	assert_int_equal(zcio_copy(in, out, ZCIO_TO_EOF, NULL, &st), 5000);
+	assert_int_equal(st.path_bytes[ZCIO_PATH_COPY_FILE_RANGE], 5000);
+	assert_int_equal(st.syscalls, 1);
+	tu_assert_file(out, 0, data, 5000);
+	assert_int_equal(tu_offset(in), 5000);
+	close(out);
+	out = tu_file(NULL, 0);
+	assert_int_equal(lseek(in, 1000, SEEK_SET), 1000);
+	memset(&st, 0, sizeof(st));
+	assert_int_equal(zcio_copy(in, out, ZCIO_TO_EOF, NULL, &st), 4000);
+	assert_int_equal(st.path_bytes[ZCIO_PATH_COPY_FILE_RANGE], 4000);
+	assert_int_equal(st.syscalls, 2);
+	tu_assert_file(out, 0, data + 1000, 4000);
+	close(in);
+	close(out);
+	free(data);
+}
+
 /* len 0 moves nothing and touches nothing. */
 static void length_zero_moves_nothing(void **state)
 {
@@ -442,6 +472,7 @@ int main(void)
 	const struct CMUnitTest fixed[] = {
 		cmocka_unit_test(length_past_eof_stops_at_eof),
 		cmocka_unit_test(length_zero_moves_nothing),
+		cmocka_unit_test(small_file_to_file_ends_at_its_size),
 		cmocka_unit_test(positional_source_leaves_fd_offset_alone),
 		cmocka_unit_test(positional_source_must_be_a_file),
 	};
