@@ -81,7 +81,9 @@ void relay_uring_run(struct relay_worker *w)
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <limits.h>
 #include <sys/ioctl.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -96,6 +98,10 @@ void relay_uring_run(struct relay_worker *w)
 #define DEFAULT_PIPE_SIZE (1u << 20)
 /* Spare pipes a worker keeps. */
 #define POOL_MAX 16
+/* Pipes a worker holds at most (in use and spare), and the fds kept free
+ * of pipes for the sockets and the rest (see pipe_may_open). */
+#define PIPES_MAX 1024
+#define FD_RESERVE 64
 /* Where a worker's connections read the client's bytes to drop them once
  * their server has gone. */
 #define SINK_SIZE (64u << 10)
@@ -122,6 +128,9 @@ struct udir {
 	uint32_t held, off;     /* read and not yet written; --copy: sent of buf */
 	uint32_t last_read;
 	bool poll_alone;        /* the poll in flight waits to take a pipe */
+	bool pipe_wait;         /* has something to read, waits for a pipe */
+	struct udir *wait_prev, *wait_next;
+	struct uconn *c;
 	bool eof;               /* the read side ended */
 	atomic_ullong *counter; /* the worker's up_bytes or down_bytes */
 	uint64_t bytes;
@@ -162,6 +171,9 @@ struct relay_uring {
 		uint32_t cap;
 	} pool[POOL_MAX];       /* empty pipes for the next direction */
 	unsigned npool;
+	unsigned pipes;         /* open: held by directions, and the pool's */
+	unsigned nofile;        /* RLIMIT_NOFILE */
+	struct udir *wait_head, *wait_tail; /* pipe_wait, oldest first */
 	char *sink;             /* SINK_SIZE: what drained clients sent; never read */
 	int *parked;            /* accepted past --max-conns, oldest first */
 	unsigned nparked, parked_cap;
@@ -285,7 +297,29 @@ static void accept_update(struct relay_uring *u)
 
 /* ---- the pipes ---------------------------------------------------------- */
 
-/* A pipe for d: from the pool, or a new one.  Returns 0 or -errno. */
+/*
+ * May one more pipe be opened?  The splices run asynchronously, so a burst
+ * of connections each with a few bytes to move would hold a pipe per
+ * direction at once: two more fds each beside its two sockets, past
+ * RLIMIT_NOFILE with 5,000 connections (pipe2 then fails with EMFILE).
+ * Pipes take only the fds the open connections (two each, in all
+ * workers) leave, less a reserve for accepting and connecting.  One pipe
+ * in use per worker is always allowed (pipe2 says if the fds really run
+ * out): with none in use here, none would come back to the directions
+ * waiting.
+ */
+static bool pipe_may_open(const struct relay_uring *u)
+{
+	uint64_t fds = 2 * ((uint64_t)atomic_load(&relay_uring_pipes) + 1) +
+		       2 * (uint64_t)atomic_load(&relay_active) + FD_RESERVE;
+
+	if (u->pipes == u->npool)
+		return true;
+	return u->pipes < PIPES_MAX && fds <= u->nofile;
+}
+
+/* A pipe for d: from the pool, or a new one.  Returns 0, -EAGAIN when none
+ * can be had now (d waits for one: pipe_wait_add), or -errno. */
 static int pipe_get(struct relay_uring *u, struct udir *d)
 {
 	int sz;
@@ -297,10 +331,18 @@ static int pipe_get(struct relay_uring *u, struct udir *d)
 		d->pipe_cap = u->pool[u->npool].cap;
 		return 0;
 	}
+	if (!pipe_may_open(u))
+		return -EAGAIN;
 	if (pipe2(d->pipe, O_NONBLOCK | O_CLOEXEC) == -1) {
+		int r = -errno;
+
 		d->pipe[0] = d->pipe[1] = -1;
-		return -errno;
+		/* Out of fds all the same (another thread's, the process
+		 * limit lowered, or the system's): a pipe given back or a
+		 * connection closed makes room. */
+		return r == -EMFILE || r == -ENFILE ? -EAGAIN : r;
 	}
+	u->pipes++;
 	atomic_fetch_add(&relay_uring_pipes, 1);
 	/* Past pipe-user-pages-soft (unprivileged users), F_SETPIPE_SZ fails
 	 * and the pipe keeps its size: use the size it has. */
@@ -324,9 +366,40 @@ static void pipe_put(struct relay_uring *u, struct udir *d, bool empty)
 	} else {
 		close(d->pipe[0]);
 		close(d->pipe[1]);
+		u->pipes--;
 		atomic_fetch_sub(&relay_uring_pipes, 1);
 	}
 	d->pipe[0] = d->pipe[1] = -1;
+}
+
+/* d has something to read and no pipe to be had: it waits, in turn, until
+ * relay_uring_run gives it one (pipe_wait_serve). */
+static void pipe_wait_add(struct relay_uring *u, struct udir *d)
+{
+	d->pipe_wait = true;
+	d->wait_next = NULL;
+	d->wait_prev = u->wait_tail;
+	if (u->wait_tail)
+		u->wait_tail->wait_next = d;
+	else
+		u->wait_head = d;
+	u->wait_tail = d;
+}
+
+static void pipe_wait_del(struct relay_uring *u, struct udir *d)
+{
+	if (!d->pipe_wait)
+		return;
+	d->pipe_wait = false;
+	if (d->wait_prev)
+		d->wait_prev->wait_next = d->wait_next;
+	else
+		u->wait_head = d->wait_next;
+	if (d->wait_next)
+		d->wait_next->wait_prev = d->wait_prev;
+	else
+		u->wait_tail = d->wait_prev;
+	d->wait_prev = d->wait_next = NULL;
 }
 
 static void pool_flush(struct relay_uring *u)
@@ -335,6 +408,7 @@ static void pool_flush(struct relay_uring *u)
 		u->npool--;
 		close(u->pool[u->npool].fd[0]);
 		close(u->pool[u->npool].fd[1]);
+		u->pipes--;
 		atomic_fetch_sub(&relay_uring_pipes, 1);
 	}
 }
@@ -378,6 +452,7 @@ static void conn_close(struct uconn *c, const char *why, int err)
 	}
 	cancel_op(u, &c->connect);
 	for (int i = 0; i < 2; i++) {
+		pipe_wait_del(u, &c->d[i]);
 		cancel_op(u, &c->d[i].poll);
 		cancel_op(u, &c->d[i].io);
 	}
@@ -603,7 +678,12 @@ static bool down_failed(struct uconn *c, struct udir *d, int err)
 	pipe_put(c->u, d, true);
 	shutdown(d->out, SHUT_WR);
 	/* The client -> server direction turns to draining when its
-	 * request in flight completes (on_read, on_write). */
+	 * request in flight completes (on_read, on_write); one waiting for
+	 * a pipe has none in flight, and needs no pipe now. */
+	if (c->d[0].pipe_wait) {
+		pipe_wait_del(c->u, &c->d[0]);
+		up_drain(c);
+	}
 	conn_check_done(c);
 	return true;
 }
@@ -638,22 +718,55 @@ static void conn_check_reset(struct uconn *c)
 	conn_check_done(c);
 }
 
-/* The poll of an idle direction saw data (or an end, or an error, which
- * the splice reports): take a pipe and splice. */
-static void dir_read_now(struct uconn *c, struct udir *d)
+/* Splice from d's source into the pipe it has just taken. */
+static void dir_splice_in(struct uconn *c, struct udir *d)
 {
 	struct io_uring_sqe *sqe;
-	int r = pipe_get(c->u, d);
 
-	if (r < 0) {
-		conn_close(c, "pipe", r);
-		return;
-	}
 	sqe = sqe_get(c->u);
 	io_uring_prep_splice(sqe, d->in, -1, d->pipe[1], -1, d->pipe_cap,
 			     SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
 	d->io.kind = UOP_READ;
 	uop_submit(sqe, &d->io);
+}
+
+/* The poll of an idle direction saw data (or an end, or an error, which
+ * the splice reports): take a pipe and splice, or wait for a pipe. */
+static void dir_read_now(struct uconn *c, struct udir *d)
+{
+	int r = pipe_get(c->u, d);
+
+	if (r == -EAGAIN) {
+		pipe_wait_add(c->u, d);
+		return;
+	}
+	if (r < 0) {
+		conn_close(c, "pipe", r);
+		return;
+	}
+	dir_splice_in(c, d);
+}
+
+/*
+ * Give the directions waiting for a pipe one each, oldest first, while
+ * pipes can be had.  Called from the loop, between completions: a
+ * connection closed here (a pipe failing otherwise) is no handler's.
+ */
+static void pipe_wait_serve(struct relay_uring *u)
+{
+	while (u->wait_head) {
+		struct udir *d = u->wait_head;
+		struct uconn *c = d->c;
+		int r = pipe_get(u, d);
+
+		if (r == -EAGAIN)
+			return;
+		pipe_wait_del(u, d);
+		if (r < 0)
+			conn_close(c, "pipe", r);
+		else
+			dir_splice_in(c, d);
+	}
 }
 
 static void on_read(struct uconn *c, struct udir *d, int res)
@@ -771,8 +884,9 @@ static void nodelay(int fd)
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 }
 
-static int dir_init(struct relay_uring *u, struct udir *d, int in, int out)
+static int dir_init(struct relay_uring *u, struct uconn *c, struct udir *d, int in, int out)
 {
+	d->c = c;
 	d->in = in;
 	d->out = out;
 	d->pipe[0] = d->pipe[1] = -1;
@@ -820,9 +934,9 @@ static void conn_start(struct relay_uring *u, int cfd)
 	}
 	c->d[0].counter = &w->counters.up_bytes;
 	c->d[1].counter = &w->counters.down_bytes;
-	r = dir_init(u, &c->d[0], cfd, sfd);
+	r = dir_init(u, c, &c->d[0], cfd, sfd);
 	if (r == 0)
-		r = dir_init(u, &c->d[1], sfd, cfd);
+		r = dir_init(u, c, &c->d[1], sfd, cfd);
 	c->last_active = loop_now_ms();
 	if (log_enabled(LOG_WARN))
 		addr_peer_text(cfd, c->peer, sizeof(c->peer));
@@ -1080,6 +1194,7 @@ int relay_uring_probe(const char **why, bool *unavailable)
 int relay_uring_new(struct relay_worker *w)
 {
 	struct relay_uring *u = calloc(1, sizeof(*u));
+	struct rlimit rl;
 	int r;
 
 	if (!u)
@@ -1092,6 +1207,8 @@ int relay_uring_new(struct relay_worker *w)
 		.pipe_size = relay_cfg.link_opts.pipe_size ? relay_cfg.link_opts.pipe_size
 							   : DEFAULT_PIPE_SIZE,
 	};
+	u->nofile = getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < UINT_MAX ?
+			    (unsigned)rl.rlim_cur : UINT_MAX;
 	u->sink = malloc(SINK_SIZE);
 	if (!u->sink) {
 		free(u);
@@ -1143,6 +1260,7 @@ void relay_uring_run(struct relay_worker *w)
 			memmove(u->parked, u->parked + 1, --u->nparked * sizeof(*u->parked));
 			conn_start(u, cfd);
 		}
+		pipe_wait_serve(u);
 		accept_update(u);
 		now = loop_now_ms();
 		if (now >= next_tick || atomic_load(&relay_stopping)) {
