@@ -88,6 +88,7 @@ void relay_uring_run(struct relay_worker *w)
 #include <unistd.h>
 
 #include "log.h"
+#include "uring_probe.h"
 
 #define TICK_MS 100
 #define ACCEPT_BACKOFF_MS 100
@@ -1114,20 +1115,9 @@ static void on_tick(struct relay_uring *u)
 	}
 }
 
-static int ring_init(struct io_uring *ring, unsigned sq, unsigned cq)
-{
-	struct io_uring_params p = { .flags = IORING_SETUP_CQSIZE, .cq_entries = cq };
-
-	return io_uring_queue_init_params(sq, ring, &p);
-}
-
 int relay_uring_probe(const char **why, bool *unavailable)
 {
-	static char text[96];
-	static const struct {
-		int op;
-		const char *name;
-	} ops[] = {
+	static const struct uring_need_op ops[] = {
 		{ IORING_OP_SPLICE, "IORING_OP_SPLICE" },
 		{ IORING_OP_ACCEPT, "IORING_OP_ACCEPT" },
 		{ IORING_OP_CONNECT, "IORING_OP_CONNECT" },
@@ -1136,59 +1126,12 @@ int relay_uring_probe(const char **why, bool *unavailable)
 		{ IORING_OP_RECV, "IORING_OP_RECV" },
 		{ IORING_OP_SEND, "IORING_OP_SEND" },
 	};
-	struct io_uring ring;
-	struct io_uring_probe *p;
-	int r = ring_init(&ring, 8, 16);
 
-	*unavailable = true;
-	switch (r) {
-	case 0:
-		break;
-	case -ENOSYS:
-		/* A kernel built without CONFIG_IO_URING (or older than
-		 * 5.1): io_uring_setup does not exist. */
-		*why = "io_uring not in this kernel";
-		return r;
-	case -EPERM:
-		/* kernel.io_uring_disabled = 2 (or = 1 and we are not in
-		 * kernel.io_uring_group), or a seccomp filter (container
-		 * runtimes' default profiles answer EPERM). */
-		*why = "io_uring not permitted";
-		return r;
-	default:
-		/* Anything else (ENOMEM: RLIMIT_MEMLOCK before 5.12; EMFILE)
-		 * is a real failure the caller reports, not an absent
-		 * feature. */
-		*why = "io_uring_setup failed";
-		*unavailable = false;
-		return r;
-	}
-	r = 0;
 	/* IORING_FEAT_NODROP (5.5): completions never lost when the queue is
 	 * full, which sqe_get() relies on; EXT_ARG (5.11): the tick's
 	 * timed wait. */
-	if (!(ring.features & IORING_FEAT_NODROP) || !(ring.features & IORING_FEAT_EXT_ARG)) {
-		*why = "this kernel's io_uring is too old (no IORING_FEAT_NODROP or EXT_ARG)";
-		r = -EOPNOTSUPP;
-	}
-	p = r == 0 ? io_uring_get_probe_ring(&ring) : NULL;
-	if (r == 0 && !p) {
-		/* IORING_REGISTER_PROBE came in 5.6, splice in 5.7. */
-		*why = "this kernel's io_uring cannot say what it supports (before 5.6)";
-		r = -EOPNOTSUPP;
-	}
-	for (size_t i = 0; p && i < sizeof(ops) / sizeof(ops[0]); i++) {
-		if (!io_uring_opcode_supported(p, ops[i].op)) {
-			snprintf(text, sizeof(text), "this kernel's io_uring has no %s", ops[i].name);
-			*why = text;
-			r = -EOPNOTSUPP;
-			break;
-		}
-	}
-	if (p)
-		io_uring_free_probe(p);
-	io_uring_queue_exit(&ring);
-	return r;
+	return uring_probe(ops, sizeof(ops) / sizeof(ops[0]), IORING_FEAT_NODROP | IORING_FEAT_EXT_ARG,
+			   "this kernel's io_uring is too old (no IORING_FEAT_NODROP or EXT_ARG)", why, unavailable);
 }
 
 int relay_uring_new(struct relay_worker *w)
@@ -1214,7 +1157,7 @@ int relay_uring_new(struct relay_worker *w)
 		free(u);
 		return -ENOMEM;
 	}
-	r = ring_init(&u->ring, SQ_ENTRIES, CQ_ENTRIES);
+	r = uring_ring_init(&u->ring, SQ_ENTRIES, CQ_ENTRIES);
 	if (r < 0) {
 		free(u->sink);
 		free(u);

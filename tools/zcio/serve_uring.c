@@ -108,6 +108,7 @@ void serve_uring_abort(struct serve_conn *c)
 #include <unistd.h>
 
 #include "log.h"
+#include "uring_probe.h"
 
 #define container_of(p, type, member) ((type *)((char *)(p) - offsetof(type, member)))
 
@@ -687,77 +688,18 @@ void serve_uring_abort(struct serve_conn *c)
 
 /* ---- the worker's ring -------------------------------------------------------- */
 
-static int ring_init(struct io_uring *ring, unsigned sq, unsigned cq)
-{
-	struct io_uring_params p = { .flags = IORING_SETUP_CQSIZE, .cq_entries = cq };
-
-	return io_uring_queue_init_params(sq, ring, &p);
-}
-
 int serve_uring_probe(const char **why, bool *unavailable)
 {
-	static char text[96];
-	static const struct {
-		int op;
-		const char *name;
-	} ops[] = {
+	static const struct uring_need_op ops[] = {
 		{ IORING_OP_SPLICE, "IORING_OP_SPLICE" },
 		{ IORING_OP_POLL_ADD, "IORING_OP_POLL_ADD" },
 		{ IORING_OP_ASYNC_CANCEL, "IORING_OP_ASYNC_CANCEL" },
 	};
-	struct io_uring ring;
-	struct io_uring_probe *p;
-	int r = ring_init(&ring, 8, 16);
 
-	*unavailable = true;
-	switch (r) {
-	case 0:
-		break;
-	case -ENOSYS:
-		/* A kernel built without CONFIG_IO_URING (or older than
-		 * 5.1): io_uring_setup does not exist. */
-		*why = "io_uring not in this kernel";
-		return r;
-	case -EPERM:
-		/* kernel.io_uring_disabled = 2 (or = 1 and we are not in
-		 * kernel.io_uring_group), or a seccomp filter (container
-		 * runtimes' default profiles answer EPERM). */
-		*why = "io_uring not permitted";
-		return r;
-	default:
-		/* Anything else (ENOMEM: RLIMIT_MEMLOCK before 5.12; EMFILE)
-		 * is a real failure to report, not an absent feature. */
-		*why = "io_uring_setup failed";
-		*unavailable = false;
-		return r;
-	}
-	r = 0;
 	/* IORING_FEAT_NODROP (5.5): completions are never lost when the
 	 * queue is full, which sqe_get() relies on. */
-	if (!(ring.features & IORING_FEAT_NODROP)) {
-		*why = "this kernel's io_uring is too old (no IORING_FEAT_NODROP)";
-		r = -EOPNOTSUPP;
-	}
-	p = r == 0 ? io_uring_get_probe_ring(&ring) : NULL;
-	if (r == 0 && !p) {
-		/* IORING_REGISTER_PROBE came in 5.6, splice in 5.7. */
-		*why = "this kernel's io_uring cannot say what it supports (before 5.6)";
-		r = -EOPNOTSUPP;
-	}
-	for (size_t i = 0; p && i < sizeof(ops) / sizeof(ops[0]); i++) {
-		if (!io_uring_opcode_supported(p, ops[i].op)) {
-			/* Splice came in 5.7: an older kernel has io_uring
-			 * but not what this path needs. */
-			snprintf(text, sizeof(text), "this kernel's io_uring has no %s", ops[i].name);
-			*why = text;
-			r = -EOPNOTSUPP;
-			break;
-		}
-	}
-	if (p)
-		io_uring_free_probe(p);
-	io_uring_queue_exit(&ring);
-	return r;
+	return uring_probe(ops, sizeof(ops) / sizeof(ops[0]), IORING_FEAT_NODROP,
+			   "this kernel's io_uring is too old (no IORING_FEAT_NODROP)", why, unavailable);
 }
 
 int serve_uring_worker_init(struct serve_worker *w)
@@ -776,7 +718,7 @@ int serve_uring_worker_init(struct serve_worker *w)
 	u->w = w;
 	u->pipe_size = serve_cfg.pipe_size ? serve_cfg.pipe_size : DEFAULT_PIPE_SIZE;
 	u->page = (uint32_t)sysconf(_SC_PAGESIZE);
-	r = ring_init(&u->ring, SQ_ENTRIES, CQ_ENTRIES);
+	r = uring_ring_init(&u->ring, SQ_ENTRIES, CQ_ENTRIES);
 	if (r < 0) {
 		free(u);
 		return r;
