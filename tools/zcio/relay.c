@@ -191,20 +191,20 @@ static bool pump_one(struct relay_conn *c, struct zcio_link *l, int dst, bool *e
 }
 
 /*
- * Did a link fail because the server went away (closed or reset), rather
- * than the client?  A TCP socket that took a reset is in TCP_CLOSE.  A
- * unix socket: only writing to it fails with EPIPE, and once its peer has
- * gone and its queue is read, a peek finds the end.
+ * Did a transfer fail because the server went away (closed or reset),
+ * rather than the client?  A TCP socket that took a reset is in TCP_CLOSE.
+ * A unix socket: only writing to it fails with EPIPE, and once its peer
+ * has gone and its queue is read, a peek finds the end.
  */
-static bool server_gone(const struct relay_conn *c, int err)
+bool relay_server_gone(int sfd, int err)
 {
 	struct tcp_info ti;
 	socklen_t len = sizeof(ti);
 	char b;
 
 	if (relay_cfg.target.family == AF_UNIX)
-		return err == -EPIPE || recv(c->sw.fd, &b, 1, MSG_PEEK | MSG_DONTWAIT) == 0;
-	return getsockopt(c->sw.fd, IPPROTO_TCP, TCP_INFO, &ti, &len) == 0 &&
+		return err == -EPIPE || recv(sfd, &b, 1, MSG_PEEK | MSG_DONTWAIT) == 0;
+	return getsockopt(sfd, IPPROTO_TCP, TCP_INFO, &ti, &len) == 0 &&
 	       ti.tcpi_state == TCP_CLOSE;
 }
 
@@ -214,7 +214,7 @@ static bool server_gone(const struct relay_conn *c, int err)
  * socket here still holds unacknowledged.  Unix sockets: yes, their bytes
  * are in the client's queue once written.
  */
-static bool client_has_all(const struct relay_conn *c)
+bool relay_client_has_all(int cfd)
 {
 	struct tcp_info ti;
 	socklen_t len = sizeof(ti);
@@ -222,10 +222,10 @@ static bool client_has_all(const struct relay_conn *c)
 
 	if (relay_cfg.listen.family == AF_UNIX)
 		return true;
-	if (getsockopt(c->cw.fd, IPPROTO_TCP, TCP_INFO, &ti, &len) == 0 &&
+	if (getsockopt(cfd, IPPROTO_TCP, TCP_INFO, &ti, &len) == 0 &&
 	    ti.tcpi_state == TCP_CLOSE)
 		return true;
-	return ioctl(c->cw.fd, SIOCOUTQ, &n) != 0 || n == 0;
+	return ioctl(cfd, SIOCOUTQ, &n) != 0 || n == 0;
 }
 
 /* Read and drop what the client sends once the server reads no more.
@@ -264,7 +264,7 @@ static void conn_pump(struct relay_conn *c)
 	if (!c->up_eof && !c->srv_gone) {
 		again |= pump_one(c, c->up, c->sw.fd, &c->up_eof, &c->up_bytes,
 				  &w->counters.up_bytes, &err);
-		if (err && server_gone(c, err)) {
+		if (err && relay_server_gone(c->sw.fd, err)) {
 			/* The server closed without reading everything (an
 			 * early answer, an HTTP 413): what it sent before is
 			 * still in its socket here and must reach the client,
@@ -280,7 +280,7 @@ static void conn_pump(struct relay_conn *c)
 	if (!err && !c->down_eof) {
 		again |= pump_one(c, c->down, c->cw.fd, &c->down_eof, &c->down_bytes,
 				  &w->counters.down_bytes, &err);
-		if (err && (c->srv_gone || server_gone(c, err))) {
+		if (err && (c->srv_gone || relay_server_gone(c->sw.fd, err))) {
 			/* The server's reset, read behind its last bytes: the
 			 * end of its stream.  Passed on now, it would discard
 			 * what the kernel still holds for the client; it goes
@@ -297,7 +297,7 @@ static void conn_pump(struct relay_conn *c)
 		conn_close(c, "forwarding", err);
 		return;
 	}
-	if (c->down_eof && (c->srv_gone ? client_has_all(c) : c->up_eof)) {
+	if (c->down_eof && (c->srv_gone ? relay_client_has_all(c->cw.fd) : c->up_eof)) {
 		conn_close(c, "done", c->srv_reset ? -ECONNRESET : 0);
 		return;
 	}

@@ -85,6 +85,12 @@ extern atomic_uint relay_uring_pipes;
  * w->loop.stop.
  */
 int relay_uring_probe(const char **why, bool *unavailable);
+
+/* Shared by both paths (relay.c): has the server behind sfd gone (closed
+ * or reset) after a transfer failed with err; has the client behind cfd
+ * acknowledged everything sent to it (or gone)? */
+bool relay_server_gone(int sfd, int err);
+bool relay_client_has_all(int cfd);
 int relay_uring_new(struct relay_worker *w);
 void relay_uring_run(struct relay_worker *w);
 

@@ -535,44 +535,6 @@ static void dir_write(struct uconn *c, struct udir *d, bool after_poll)
 }
 
 /*
- * Did a request fail because the server went away (closed or reset),
- * rather than the client?  A TCP socket that took a reset is in TCP_CLOSE.
- * A unix socket: only writing to it fails with EPIPE, and once its peer
- * has gone and its queue is read, a peek finds the end.
- */
-static bool server_gone(const struct uconn *c, int err)
-{
-	struct tcp_info ti;
-	socklen_t len = sizeof(ti);
-	char b;
-
-	if (relay_cfg.target.family == AF_UNIX)
-		return err == -EPIPE || recv(c->sfd, &b, 1, MSG_PEEK | MSG_DONTWAIT) == 0;
-	return getsockopt(c->sfd, IPPROTO_TCP, TCP_INFO, &ti, &len) == 0 &&
-	       ti.tcpi_state == TCP_CLOSE;
-}
-
-/*
- * Has the client got everything sent to it (or gone)?  A reset, or a
- * close() while the client's own bytes sit unread, throws away what its
- * socket here still holds unacknowledged.  Unix sockets: yes, their bytes
- * are in the client's queue once written.
- */
-static bool client_has_all(const struct uconn *c)
-{
-	struct tcp_info ti;
-	socklen_t len = sizeof(ti);
-	int n = 0;
-
-	if (relay_cfg.listen.family == AF_UNIX)
-		return true;
-	if (getsockopt(c->cfd, IPPROTO_TCP, TCP_INFO, &ti, &len) == 0 &&
-	    ti.tcpi_state == TCP_CLOSE)
-		return true;
-	return ioctl(c->cfd, SIOCOUTQ, &n) != 0 || n == 0;
-}
-
-/*
  * Close the connection if it is done: both directions ended; or, once the
  * server has gone, its direction ended and the client has acknowledged all
  * of it (acknowledgements raise no completion: the tick asks again).
@@ -581,7 +543,7 @@ static void conn_check_done(struct uconn *c)
 {
 	if (c->closing || !c->d[1].eof)
 		return;
-	if (c->srv_gone ? client_has_all(c) : c->d[0].eof)
+	if (c->srv_gone ? relay_client_has_all(c->cfd) : c->d[0].eof)
 		conn_close(c, "done", c->srv_reset ? -ECONNRESET : 0);
 }
 
@@ -645,7 +607,7 @@ static void on_drain(struct uconn *c, struct udir *d, int res)
  */
 static bool up_failed(struct uconn *c, int err)
 {
-	if (!c->srv_gone && !server_gone(c, err))
+	if (!c->srv_gone && !relay_server_gone(c->sfd, err))
 		return false;
 	/* An early answer, then a close without reading everything (an HTTP
 	 * 413): what the server sent before is still in its socket here and
@@ -672,7 +634,7 @@ static bool up_failed(struct uconn *c, int err)
  */
 static bool down_failed(struct uconn *c, struct udir *d, int err)
 {
-	if (!c->srv_gone && !server_gone(c, err))
+	if (!c->srv_gone && !relay_server_gone(c->sfd, err))
 		return false;
 	c->srv_gone = c->srv_reset = true;
 	d->eof = true;
