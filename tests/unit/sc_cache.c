@@ -16,16 +16,13 @@
  * which is exactly why caching is safe).  zcio__sc_reset() runs between
  * tests in this process.
  */
-#include <linux/audit.h>
-#include <linux/filter.h>
-#include <linux/seccomp.h>
 #include <stddef.h>
-#include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 
 #include "sys.h"
 #include "testutil.h"
+#include "tu_seccomp.h"
 
 static const enum zcio__syscall all_sc[] = {
 	ZCIO__SC_SPLICE, ZCIO__SC_TEE, ZCIO__SC_VMSPLICE, ZCIO__SC_SENDFILE,
@@ -252,12 +249,6 @@ static void einval_from_a_procfs_file_falls_back_and_is_not_cached(void **state)
 
 /* ---- seccomp children ------------------------------------------------------- */
 
-#if defined(__x86_64__)
-#define TEST_AUDIT_ARCH AUDIT_ARCH_X86_64
-#elif defined(__aarch64__)
-#define TEST_AUDIT_ARCH AUDIT_ARCH_AARCH64
-#endif
-
 #define CHILD_CHECK(cond)                                                       \
 	do {                                                                    \
 		if (!(cond)) {                                                  \
@@ -265,33 +256,6 @@ static void einval_from_a_procfs_file_falls_back_and_is_not_cached(void **state)
 			_exit(1);                                               \
 		}                                                               \
 	} while (0)
-
-/* Make syscall nr fail with err in this (single-threaded) process. */
-static int deny(long nr, int err)
-{
-#ifdef TEST_AUDIT_ARCH
-	struct sock_filter f[] = {
-		BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, arch)),
-		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, TEST_AUDIT_ARCH, 1, 0),
-		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
-		BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
-		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, (uint32_t)nr, 0, 1),
-		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | ((uint32_t)err & SECCOMP_RET_DATA)),
-		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
-	};
-	struct sock_fprog prog = { .len = sizeof(f) / sizeof(f[0]), .filter = f };
-
-	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0)
-		return -errno;
-	if (prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog) != 0)
-		return -errno;
-	return 0;
-#else
-	(void)nr;
-	(void)err;
-	return -ENOSYS;
-#endif
-}
 
 static void need_seccomp(void)
 {
@@ -342,7 +306,7 @@ static void child_cfr_eperm(void)
 	uint8_t *data = tu_data(300000, 5);
 	int64_t r;
 
-	if (deny(SYS_copy_file_range, EPERM) != 0)
+	if (tu_deny(SYS_copy_file_range, EPERM) != 0)
 		_exit(77);
 	CHILD_CHECK(zcio__sc_probe(ZCIO__SC_COPY_FILE_RANGE) == -EPERM);
 	file_to_file(300000, data, &st1, &r);
@@ -380,7 +344,7 @@ static void child_splice_enosys(void)
 	uint8_t *data = tu_data(100000, 6), *back = malloc(100000);
 	int sp[2], out = tu_file(NULL, 0);
 
-	if (deny(SYS_splice, ENOSYS) != 0)
+	if (tu_deny(SYS_splice, ENOSYS) != 0)
 		_exit(77);
 	CHILD_CHECK(file_to_pipe(60000, &st) == 60000);
 	CHILD_CHECK(st.path_bytes[ZCIO_PATH_COPY] == 60000);
@@ -427,7 +391,7 @@ static void child_cfr_enosys_sendfile_eperm(void)
 	uint8_t *data = tu_data(250000, 7);
 	int64_t r;
 
-	if (deny(SYS_copy_file_range, ENOSYS) != 0 || deny(SYS_sendfile, EPERM) != 0)
+	if (tu_deny(SYS_copy_file_range, ENOSYS) != 0 || tu_deny(SYS_sendfile, EPERM) != 0)
 		_exit(77);
 	file_to_file(250000, data, &st, &r);
 	CHILD_CHECK(r == 250000);
@@ -464,7 +428,7 @@ static void child_zero_first(void)
 	uint8_t *data = tu_data(200000, 8), *back = malloc(200000);
 	int in = tu_file(data, 200000), out = tu_file(NULL, 0), sp[2];
 
-	if (deny(SYS_copy_file_range, 0) != 0 || deny(SYS_sendfile, 0) != 0)
+	if (tu_deny(SYS_copy_file_range, 0) != 0 || tu_deny(SYS_sendfile, 0) != 0)
 		_exit(77);
 	/* file -> file: copy_file_range says 0, sendfile says 0, copy. */
 	CHILD_CHECK(zcio_copy(in, out, ZCIO_TO_EOF, &opts, &st) == 200000);
@@ -495,7 +459,7 @@ static void child_zero_first_splice(void)
 {
 	struct zcio_stats st = { 0 };
 
-	if (deny(SYS_splice, 0) != 0)
+	if (tu_deny(SYS_splice, 0) != 0)
 		_exit(77);
 	/* file -> pipe: splice says 0, copy (file_to_pipe checks the bytes). */
 	CHILD_CHECK(file_to_pipe(60000, &st) == 60000);

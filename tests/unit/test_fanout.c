@@ -10,14 +10,11 @@
  * program.
  */
 #include "testutil.h"
+#include "tu_seccomp.h"
 
 #include <sys/epoll.h>
-#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
-#include <linux/audit.h>
-#include <linux/filter.h>
-#include <linux/seccomp.h>
 #include <sys/syscall.h>
 #include <termios.h>
 
@@ -959,38 +956,6 @@ static void test_copy_route_destinations(void **state)
 
 /* ---- tee() missing or forbidden: a seccomp child ------------------------------ */
 
-#if defined(__x86_64__)
-#define TEST_AUDIT_ARCH AUDIT_ARCH_X86_64
-#elif defined(__aarch64__)
-#define TEST_AUDIT_ARCH AUDIT_ARCH_AARCH64
-#endif
-
-/* Make syscall nr fail with err in this (single-threaded) process. */
-static int deny(long nr, int err)
-{
-#ifdef TEST_AUDIT_ARCH
-	struct sock_filter flt[] = {
-		BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, arch)),
-		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, TEST_AUDIT_ARCH, 1, 0),
-		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
-		BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
-		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, (uint32_t)nr, 0, 1),
-		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | ((uint32_t)err & SECCOMP_RET_DATA)),
-		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
-	};
-	struct sock_fprog prog = { .len = sizeof(flt) / sizeof(flt[0]), .filter = flt };
-
-	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0)
-		return -errno;
-	if (prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog) != 0)
-		return -errno;
-	return 0;
-#else
-	(void)nr;
-	(void)err;
-	return -ENOSYS;
-#endif
-}
 
 #define CHILD_CHECK(cond)                                                               \
 	do {                                                                            \
@@ -1011,7 +976,7 @@ static void child_tee_denied(int err, int why)
 	int in = tu_file(data, len), out[3];
 	int64_t r;
 
-	if (deny(SYS_tee, err) < 0)
+	if (tu_deny(SYS_tee, err) < 0)
 		_exit(77);
 	CHILD_CHECK(zcio_fanout_new(in, NULL, &f) == 0);
 	for (int i = 0; i < 3; i++) {

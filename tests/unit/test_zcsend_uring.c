@@ -12,14 +12,11 @@
  * another message's bytes.  Until the reader makes room, pages wait in the
  * sender's queue, referenced (the control test shows it).
  */
-#include <linux/audit.h>
-#include <linux/filter.h>
-#include <linux/seccomp.h>
-#include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 
 #include "testutil.h"
+#include "tu_seccomp.h"
 #include "thresholds.h"
 #include "zcsend_uring.h"
 
@@ -643,37 +640,6 @@ static void other_setup_errors_are_returned(void **state)
 
 /* ---- the same, from a real seccomp filter, in a child ------------------------ */
 
-#if defined(__x86_64__)
-#define TEST_AUDIT_ARCH AUDIT_ARCH_X86_64
-#elif defined(__aarch64__)
-#define TEST_AUDIT_ARCH AUDIT_ARCH_AARCH64
-#endif
-
-/* Make io_uring_setup fail with err in this (single-threaded) process. */
-static int deny_io_uring_setup(int err)
-{
-#ifdef TEST_AUDIT_ARCH
-	struct sock_filter f[] = {
-		BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, arch)),
-		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, TEST_AUDIT_ARCH, 1, 0),
-		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
-		BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
-		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, (uint32_t)__NR_io_uring_setup, 0, 1),
-		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | ((uint32_t)err & SECCOMP_RET_DATA)),
-		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
-	};
-	struct sock_fprog prog = { .len = sizeof(f) / sizeof(f[0]), .filter = f };
-
-	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0)
-		return -errno;
-	if (prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog) != 0)
-		return -errno;
-	return 0;
-#else
-	(void)err;
-	return -ENOSYS;
-#endif
-}
 
 /*
  * The child sends the stream through a zcsend asked for SEND_ZC under a
@@ -700,7 +666,7 @@ static void seccomp_case(int err)
 		const char *e;
 
 		close(rd);
-		if (deny_io_uring_setup(err) != 0)
+		if (tu_deny(__NR_io_uring_setup, err) != 0)
 			_exit(77);
 		e = send_stream(&r, wr);
 		if (!e && (r.info.uring != 0 || r.info.uring_errno != err))
