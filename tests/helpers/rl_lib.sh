@@ -292,3 +292,89 @@ cpu_ticks() {
 rss_kb() { awk '/^VmRSS:/ { print $2 }' "/proc/$1/status"; }
 
 RL_HZ=$(getconf CLK_TCK)
+
+# held_client NAME [RELEASE]: an echo client (100 bytes) through the relay
+# that holds its connection open once served ($RL_DIR/NAME.held) until
+# $RL_DIR/RELEASE (default NAME.go) exists; its pid in $pid_NAME.
+held_client() {
+	"$RL_PEER" client "$RELAY_ADDR" --op echo --up 100 --hold "$RL_DIR/$1.held" \
+		--release "$RL_DIR/${2:-$1.go}" --timeout 30 > "$RL_DIR/$1.out" 2>&1 &
+	eval "pid_$1=$!"
+	at_exit "kill -9 $!"
+}
+
+# check_max_conns_two NAME: with a relay started with --max-conns 2 in
+# front of a fresh peer, two clients are served, a third waits unserved
+# until one of them closes, and the server never sees more than two.
+check_max_conns_two() {
+	local n=$1 c pid t0
+	held_client a
+	held_client b
+	if wait_for 5 test -e "$RL_DIR/a.held" && wait_for 5 test -e "$RL_DIR/b.held"; then
+		pass "$n: two clients served"
+	else
+		fail "$n: two clients served" "$(cat "$RL_DIR/a.out" "$RL_DIR/b.out")"
+	fi
+	held_client c
+	sleep 1.5
+	if [ ! -e "$RL_DIR/c.held" ] && peer_is accepted 2; then
+		pass "$n: the third waits, unserved, while two are open"
+	else
+		fail "$n: the third waits, unserved, while two are open" "server: $(cat "$PEER_STATUS")"
+	fi
+	t0=$(now_ms)
+	touch "$RL_DIR/a.go"
+	if wait_for 5 test -e "$RL_DIR/c.held"; then
+		pass "$n: the third is served once one closes ($(($(now_ms) - t0)) ms)"
+	else
+		fail "$n: the third is served once one closes" "$(cat "$RL_DIR/c.out")"
+	fi
+	touch "$RL_DIR/b.go" "$RL_DIR/c.go"
+	for c in a b c; do
+		eval "pid=\$pid_$c"
+		wait "$pid" || fail "$n: client $c exits 0" "$(cat "$RL_DIR/$c.out")"
+	done
+	peer_all_ok "$n: three exchanges whole" 3
+	if peer_is peak 2; then
+		pass "$n: never more than 2 at the server"
+	else
+		fail "$n: never more than 2 at the server" "$(cat "$PEER_STATUS")"
+	fi
+}
+
+# check_idle_timeout_one NAME: with a relay started with --idle-timeout 1
+# in front of a fresh peer, a served client that then stays idle is closed
+# after about a second and sees it; one moving bytes for 3 s is left alone.
+check_idle_timeout_one() {
+	local n=$1 t0 ms
+	held_client idle
+	if wait_for 5 test -e "$RL_DIR/idle.held"; then
+		t0=$(now_ms)
+		# The peer's status file trails by up to 50 ms: see the
+		# connection open there before waiting for it to close.
+		wait_for 5 peer_is open 1
+		if wait_for 5 peer_is open 0; then
+			ms=$(($(now_ms) - t0))
+			if [ "$ms" -ge 700 ] && [ "$ms" -le 2500 ]; then
+				pass "$n: an idle connection is closed after about 1 s ($ms ms)"
+			else
+				fail "$n: an idle connection is closed after about 1 s" "closed after $ms ms"
+			fi
+		else
+			fail "$n: an idle connection is closed" "still open after 5 s: $(cat "$PEER_STATUS")"
+		fi
+		touch "$RL_DIR/idle.go"
+		if wait "$pid_idle"; then
+			fail "$n: the client sees its connection closed" "the exchange completed"
+		elif grep -q 'closed before the client' "$RL_DIR/idle.out"; then
+			pass "$n: the client sees its connection closed"
+		else
+			fail "$n: the client sees its connection closed" "$(cat "$RL_DIR/idle.out")"
+		fi
+	else
+		fail "$n: client served" "$(cat "$RL_DIR/idle.out")"
+	fi
+	# Bytes flowing all along, for three times the timeout.
+	rl_client "$n: a connection busy for 3 s is left alone" --op source --down 3M \
+		--read-rate 1M --timeout 20
+}

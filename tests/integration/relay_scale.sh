@@ -83,51 +83,11 @@ fi
 
 # ---- --max-conns ---------------------------------------------------------
 
-# held_client NAME: an echo client that holds its connection open until
-# $RL_DIR/NAME.go exists; it creates $RL_DIR/NAME.held when served.
-held_client() {
-	"$RL_PEER" client "$RELAY_ADDR" --op echo --up 100 --hold "$RL_DIR/$1.held" \
-		--release "$RL_DIR/$1.go" --timeout 30 > "$RL_DIR/$1.out" 2>&1 &
-	eval "pid_$1=$!"
-	at_exit "kill -9 $!"
-}
-
 n="relay --max-conns 2"
 peer_start 127.0.0.1:0
 relay_start tcp4 "$PEER_ADDR" --max-conns 2
 rl_dir
-held_client a
-held_client b
-if wait_for 5 test -e "$RL_DIR/a.held" && wait_for 5 test -e "$RL_DIR/b.held"; then
-	pass "$n: two clients served"
-else
-	fail "$n: two clients served" "$(cat "$RL_DIR/a.out" "$RL_DIR/b.out")"
-fi
-held_client c
-sleep 1.5
-if [ ! -e "$RL_DIR/c.held" ] && peer_is accepted 2; then
-	pass "$n: the third waits, unserved, while two are open"
-else
-	fail "$n: the third waits, unserved, while two are open" "server: $(cat "$PEER_STATUS")"
-fi
-t0=$(now_ms)
-touch "$RL_DIR/a.go"
-if wait_for 5 test -e "$RL_DIR/c.held"; then
-	pass "$n: the third is served once one closes ($(($(now_ms) - t0)) ms)"
-else
-	fail "$n: the third is served once one closes" "$(cat "$RL_DIR/c.out")"
-fi
-touch "$RL_DIR/b.go" "$RL_DIR/c.go"
-for c in a b c; do
-	eval "pid=\$pid_$c"
-	wait "$pid" || fail "$n: client $c exits 0" "$(cat "$RL_DIR/$c.out")"
-done
-peer_all_ok "$n: three exchanges whole" 3
-if peer_is peak 2; then
-	pass "$n: never more than 2 at the server"
-else
-	fail "$n: never more than 2 at the server" "$(cat "$PEER_STATUS")"
-fi
+check_max_conns_two "$n"
 relay_settled "$n"
 relay_stop "$n"
 peer_stop
@@ -158,33 +118,7 @@ n="relay --idle-timeout 1"
 peer_start 127.0.0.1:0
 relay_start tcp4 "$PEER_ADDR" --idle-timeout 1
 rl_dir
-held_client idle
-if wait_for 5 test -e "$RL_DIR/idle.held"; then
-	t0=$(now_ms)
-	if wait_for 5 peer_is open 0; then
-		ms=$(($(now_ms) - t0))
-		if [ "$ms" -ge 700 ] && [ "$ms" -le 2500 ]; then
-			pass "$n: an idle connection is closed after about 1 s ($ms ms)"
-		else
-			fail "$n: an idle connection is closed after about 1 s" "closed after $ms ms"
-		fi
-	else
-		fail "$n: an idle connection is closed" "still open after 5 s: $(cat "$PEER_STATUS")"
-	fi
-	touch "$RL_DIR/idle.go"
-	if wait "$pid_idle"; then
-		fail "$n: the client sees its connection closed" "the exchange completed"
-	elif grep -q 'closed before the client' "$RL_DIR/idle.out"; then
-		pass "$n: the client sees its connection closed"
-	else
-		fail "$n: the client sees its connection closed" "$(cat "$RL_DIR/idle.out")"
-	fi
-else
-	fail "$n: client served" "$(cat "$RL_DIR/idle.out")"
-fi
-# Bytes flowing all along, for three times the timeout.
-rl_client "$n: a connection busy for 3 s is left alone" --op source --down 3M --read-rate 1M \
-	--timeout 20
+check_idle_timeout_one "$n"
 relay_settled "$n"
 relay_stop "$n"
 peer_stop
