@@ -216,6 +216,57 @@ else
 	fail "zcio built" "$ZCIO missing"
 fi
 
+# ---- send-sizes: the automatic choice compared run by run ----------------
+# calibrate --report pairs the runs of one repetition: auto/best must be
+# the median of auto's MiB/s over the best safe fixed method's, run by run,
+# and "best" the safe method with the highest median.  Recomputed here from
+# the runs the JSON lists.
+
+if [ -x "$ZCIO" ] && have python3; then
+	if timeout 120 "$ZCIO" calibrate --report --quick --repeat 2 --netns "$NS_A:$NS_B" \
+		--routes memory_pipe -n --json "$T_TMP/report.json" >"$T_TMP/report.out" 2>"$T_TMP/report.err"; then
+		if python3 - "$T_TMP/report.json" >"$T_TMP/report.check" 2>&1 <<'PY'
+import json, math, statistics, sys
+d = json.load(open(sys.argv[1]))
+rows = d["send_sizes"]
+methods = ["write", "vmsplice", "ring", "msg_zerocopy", "auto", "send_zc"]
+safe = ["write", "ring", "msg_zerocopy", "send_zc"]
+groups = {}
+for r in rows:
+    groups.setdefault((r["size"], r["touched"]), {})[r["method"]] = r
+assert len(groups) == 6, "3 sizes x untouched/touched: %d groups" % len(groups)
+for key, g in groups.items():
+    assert sorted(g) == sorted(methods), (key, sorted(g))
+    for r in g.values():
+        assert len(r["runs_mib_s"]) == 2, (key, r["method"], r["runs_mib_s"])
+    ok = [m for m in safe if g[m]["ok"]]
+    best = max(ok, key=lambda m: g[m]["mib_s"])
+    a = g["auto"]
+    assert a["best"] == best, (key, a["best"], best)
+    q = [x / y for x, y in zip(a["runs_mib_s"], g[best]["runs_mib_s"]) if x and y]
+    want = statistics.median(q)
+    assert math.isclose(a["vs_best"], want, rel_tol=1e-4), (key, a["vs_best"], want)
+    q = [x / y for x, y in zip(a["runs_mib_s"], g["write"]["runs_mib_s"]) if x and y]
+    assert math.isclose(a["vs_write"], statistics.median(q), rel_tol=1e-4), key
+    print(key, "auto/best %.3f (%s)" % (a["vs_best"], best))
+PY
+		then
+			pass "calibrate --report: auto/best and auto/write are the paired medians of the listed runs"
+		else
+			fail "calibrate --report: paired ratios" "$(tail -n 3 "$T_TMP/report.check" | tr '\n' ' ')"
+		fi
+		if grep -q 'auto/best (best)' "$T_TMP/report.out"; then
+			pass "calibrate --report prints auto/best per size"
+		else
+			fail "calibrate --report prints auto/best" "$(head -c 300 "$T_TMP/report.out")"
+		fi
+	else
+		fail "calibrate --report" "$(tail -n 3 "$T_TMP/report.err" | tr '\n' ' ')"
+	fi
+elif [ -x "$ZCIO" ]; then
+	skip "calibrate --report: paired ratios" "python3 not installed"
+fi
+
 # ---- down removes everything ---------------------------------------------
 
 "$TESTBED" down

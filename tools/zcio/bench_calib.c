@@ -38,6 +38,8 @@ struct cal_row {
 	bool ok;
 	double mib_s, cpu, proc_cpu, mapped;
 	double zc_sends, completions, copied;
+	double vs_write, vs_best;  /* paired ratios (auto rows: vs_best) */
+	char best[24];
 	char note[160];
 };
 
@@ -131,6 +133,9 @@ static void parse_json(const char *path)
 			r->zc_sends = field_num(line, "zc_sends");
 			r->completions = field_num(line, "completions");
 			r->copied = field_num(line, "copied");
+			r->vs_write = field_num(line, "vs_write");
+			r->vs_best = field_num(line, "vs_best");
+			field_str(line, "best", r->best, sizeof(r->best));
 		}
 	}
 	free(text);
@@ -211,6 +216,37 @@ static void fmt_size(double v, char *buf, unsigned len)
 		snprintf(buf, len, "%" PRIu64, n);
 }
 
+static const struct cal_row *auto_row(double size, int touched)
+{
+	for (unsigned j = 0; j < nrows; j++)
+		if (rows[j].table == CAL_SEND && rows[j].size == size &&
+		    rows[j].touched == touched && !strcmp(rows[j].method, "auto"))
+			return &rows[j];
+	return NULL;
+}
+
+/* zcio's automatic choice against the best safe fixed method and against
+ * write(), as calibrate paired them (runs of one repetition). */
+static void print_auto_ratios(FILE *f, const double *sizes, unsigned ns)
+{
+	for (int touched = 0; touched < 2; touched++) {
+		for (int which = 0; which < 2; which++) {
+			fprintf(f, "  %-26s", which ? (touched ? "auto/write (touched)" : "auto/write")
+						    : (touched ? "auto/best (touched)" : "auto/best"));
+			for (unsigned k = 0; k < ns; k++) {
+				const struct cal_row *a = auto_row(sizes[k], touched);
+				double v = !a ? NAN : which ? a->vs_write : a->vs_best;
+
+				if (isnan(v))
+					fprintf(f, " %8s", "-");
+				else
+					fprintf(f, " %8.3f", v);
+			}
+			fputc('\n', f);
+		}
+	}
+}
+
 /* A matrix per table: one line per method and touched, one column per size. */
 static void print_sizes(FILE *f, enum cal_table table)
 {
@@ -272,6 +308,8 @@ static void print_sizes(FILE *f, enum cal_table table)
 			fputc('\n', f);
 		}
 	}
+	if (table == CAL_SEND)
+		print_auto_ratios(f, sizes, ns);
 }
 
 static void print_recv(FILE *f)
@@ -363,6 +401,17 @@ void bench_calib_json(FILE *f)
 		bench_json_number(f, r->copied);
 		fputs(", \"note\": ", f);
 		bench_json_string(f, r->note);
+		if (r->table == CAL_SEND) {
+			fputs(", \"vs_write\": ", f);
+			bench_json_number(f, r->vs_write);
+			fputs(", \"vs_best\": ", f);
+			bench_json_number(f, r->vs_best);
+			fputs(", \"best\": ", f);
+			if (r->best[0])
+				bench_json_string(f, r->best);
+			else
+				fputs("null", f);
+		}
 		fprintf(f, "}%s\n", i + 1 < nrows ? "," : "");
 	}
 	fputs(" ]}", f);

@@ -329,34 +329,29 @@ static void print_send_sizes(const struct cal_config *cfg, const struct cal_send
 		printf("%-6s", "size");
 		for (m = 0; m < CAL_SEND_METHODS; m++)
 			printf(" %18s", cal_send_methods[m]);
-		printf("  auto/best  auto/write\n");
+		printf("  auto/best (best)         auto/write\n");
 		for (i = 0; i < nsizes; i++) {
-			double best = 0, autom = 0, writem = 0;
+			const struct cal_send_row *a = find_row(rows, n, "auto", sizes[i], t);
 
 			printf("%-6s", fmt_size(sizes[i], sz, sizeof(sz)));
 			for (m = 0; m < CAL_SEND_METHODS; m++) {
 				const struct cal_send_row *r = find_row(rows, n, cal_send_methods[m], sizes[i], t);
 
-				if (!r || !r->ok) {
+				if (!r || !r->ok)
 					printf(" %18s", "-");
-					continue;
-				}
-				printf(" %9.0f %8.3f", r->mib_s, r->sender_cpu);
-				/* The safe fixed methods: vmsplice to a socket has
-				 * no reuse rule, so it is not a candidate. */
-				if (m != 1 && m != 4 && r->mib_s > best)
-					best = r->mib_s;
-				if (m == 4)
-					autom = r->mib_s;
-				if (m == 0)
-					writem = r->mib_s;
+				else
+					printf(" %9.0f %8.3f", r->mib_s, r->sender_cpu);
 			}
-			if (best > 0 && autom > 0 && writem > 0)
-				printf("  %8.3f  %9.3f\n", autom / best, autom / writem);
+			if (a && a->best && !isnan(a->vs_best) && !isnan(a->vs_write))
+				printf("  %8.3f  (%-12s)  %9.3f\n", a->vs_best, a->best, a->vs_write);
 			else
 				printf("\n");
 		}
 	}
+	printf("\nauto/best and auto/write: medians over the %d repetitions of the ratio of\n"
+	       "runs made one after the other (best: the safe fixed method with the\n"
+	       "highest median; vmsplice is not safe: its buffer may change in flight).\n",
+	       cfg->repeat);
 	printf("\nzero-copy accounting (touched; completions: zero-copy sends completed, copied: of those, copied by the kernel)\n");
 	for (i = 0; i < nsizes; i++) {
 		/* msg_zerocopy, auto and send_zc: the methods with completions. */
@@ -464,7 +459,21 @@ static void json_send_rows(FILE *f, const struct cal_send_row *rows, int n)
 			   ", \"copied\": %" PRIu64 ", \"enobufs\": %" PRIu64 ", \"note\": ",
 			r->zc_sends, r->completions, r->copied, r->enobufs);
 		json_str(f, r->note);
-		fprintf(f, "}");
+		fprintf(f, ", \"vs_write\": ");
+		json_num(f, r->vs_write);
+		fprintf(f, ", \"vs_best\": ");
+		json_num(f, r->vs_best);
+		fprintf(f, ", \"best\": ");
+		if (r->best)
+			json_str(f, r->best);
+		else
+			fprintf(f, "null");
+		fprintf(f, ", \"runs_mib_s\": [");
+		for (int k = 0; k < r->nruns; k++) {
+			fprintf(f, "%s", k ? ", " : "");
+			json_num(f, r->run_mib[k]);
+		}
+		fprintf(f, "]}");
 	}
 }
 
@@ -738,7 +747,9 @@ const struct cli_command cli_calibrate = {
 		"after all (datagrams must fit the MTU, 9000 on the testbed's veth unless\n"
 		"it was made with --mtu 65535; over loopback they go to a port nobody\n"
 		"listens on, and are copied).\n"
-		"Rows are medians of --repeat interleaved runs.\n"
+		"Rows are medians of --repeat interleaved runs; the sending thread runs\n"
+		"on one CPU and the receiving one on another, the same for every method.\n"
+		"auto/best and auto/write pair the runs of one repetition.\n"
 		"\n"
 		"--json writes all of it as one object, with the keys: tool, version,\n"
 		"kernel, cpus, network, netns, quick, pairs, repeat, run_seconds,\n"
@@ -746,8 +757,8 @@ const struct cli_command cli_calibrate = {
 		"threshold, written, why, points: size, ok, ratio, zc_ns, copy_ns,\n"
 		"zc_cpu_s_per_gib, copy_cpu_s_per_gib); send_sizes (method, size,\n"
 		"touched, ok, mib_s, sender_cpu_s_per_gib, process_cpu_s_per_gib,\n"
-		"zc_sends, completions, copied, enobufs, note); udp_egress (the same\n"
-		"keys); recv (method, ok, mib_s, receiver_cpu_s_per_gib,\n"
+		"zc_sends, completions, copied, enobufs, note, vs_write, vs_best, best,\n"
+		"runs_mib_s); udp_egress (the same keys); recv (method, ok, mib_s, receiver_cpu_s_per_gib,\n"
 		"process_cpu_s_per_gib, mapped_percent, note).\n"
 		"\n"
 		"Run it on an otherwise idle machine: other load makes zero-copy and\n"

@@ -19,6 +19,7 @@
 #define ZCIO_CALIBRATE_H
 
 #include <pthread.h>
+#include <sched.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -66,6 +67,18 @@ struct cal_drain {
 };
 
 int cal_drain_start(struct cal_drain *d, int fd);
+
+/*
+ * Put the calling (sending) thread on one CPU and drain threads started
+ * from now on another, until cal_pin_end().  Over a veth pair the sender's
+ * CPU also runs the receiving TCP stack (in softirq); where the scheduler
+ * puts the reader changes from run to run and moves results by 10-20% on
+ * two cores, more than the differences between send methods at most sizes.
+ * Every method is measured under the same placement.  Returns 0, -ENODEV
+ * with a single allowed CPU (nothing changed), or -errno.
+ */
+int cal_pin_begin(cpu_set_t *saved);
+void cal_pin_end(const cpu_set_t *saved);
 /* Stop (shut the fd down for reading), join, close fd. */
 void cal_drain_stop(struct cal_drain *d);
 
@@ -126,6 +139,9 @@ struct cal_config {
  * to stderr when verbose. */
 void cal_measure_crossovers(const struct cal_config *cfg, bool verbose);
 
+/* Runs of one row of send-sizes or udp-egress, at most (--repeat). */
+#define CAL_MAX_REPEAT 9
+
 /* send-sizes: one row per (method, size, touched). */
 struct cal_send_row {
 	const char *method;
@@ -137,6 +153,18 @@ struct cal_send_row {
 	double proc_cpu;             /* whole process CPU s/GiB */
 	uint64_t zc_sends, completions, copied, enobufs;
 	char note[96];
+	/* send-sizes, filled by cal_send_sizes(): each run's MiB/s (NaN for a
+	 * failed run), in the order of the repetitions. */
+	double run_mib[CAL_MAX_REPEAT];
+	int nruns;
+	/* Paired comparisons: the median over the repetitions of this row's
+	 * MiB/s divided by the other's in the same repetition (runs of one size
+	 * follow each other, so a slow phase of the machine slows both).
+	 * vs_write for every row; vs_best for the auto row only, against the
+	 * safe fixed method (write, ring, msg_zerocopy, send_zc) with the
+	 * highest median, named in best.  NaN where not measured. */
+	double vs_write, vs_best;
+	const char *best;
 };
 
 #define CAL_SEND_METHODS 6

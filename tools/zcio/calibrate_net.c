@@ -228,11 +228,54 @@ int cal_udp_socket(const struct cal_net *net, int port)
 	return r < 0 ? r : j.fd;
 }
 
+/* The CPU drain threads run on while cal_pin_begin() is in effect, or -1. */
+static int drain_cpu = -1;
+
+int cal_pin_begin(cpu_set_t *saved)
+{
+	cpu_set_t allowed, one;
+	int cpu, first = -1, second = -1;
+
+	if (sched_getaffinity(0, sizeof(*saved), saved) != 0)
+		return -errno;
+	allowed = *saved;
+	for (cpu = 0; cpu < CPU_SETSIZE && second < 0; cpu++) {
+		if (!CPU_ISSET(cpu, &allowed))
+			continue;
+		if (first < 0)
+			first = cpu;
+		else
+			second = cpu;
+	}
+	if (second < 0)
+		return -ENODEV; /* one CPU: nothing to separate */
+	CPU_ZERO(&one);
+	CPU_SET(first, &one);
+	if (sched_setaffinity(0, sizeof(one), &one) != 0)
+		return -errno;
+	drain_cpu = second;
+	return 0;
+}
+
+void cal_pin_end(const cpu_set_t *saved)
+{
+	drain_cpu = -1;
+	(void)sched_setaffinity(0, sizeof(*saved), saved);
+}
+
 static void *drain_main(void *arg)
 {
 	struct cal_drain *d = arg;
 	size_t cap = 1u << 20;
 	char *buf = malloc(cap);
+
+	if (drain_cpu >= 0) {
+		cpu_set_t one;
+
+		CPU_ZERO(&one);
+		CPU_SET(drain_cpu, &one);
+		(void)sched_setaffinity(0, sizeof(one), &one);
+	}
 
 	while (buf && !d->stop) {
 		ssize_t n = read(d->fd, buf, cap);

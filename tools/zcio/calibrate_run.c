@@ -939,13 +939,11 @@ static void send_row(const struct cal_config *cfg, int method, uint64_t size, bo
 		free(s.buf[i]);
 }
 
-#define MAX_REPEAT 9
-
 /* Fold `reps` runs of one row into rows[0]: medians of the rates and
  * CPU times, counts of the last run; a row is ok if most runs were. */
 static void fold(struct cal_send_row *runs, int reps, struct cal_send_row *out)
 {
-	double mib[MAX_REPEAT], scpu[MAX_REPEAT], pcpu[MAX_REPEAT];
+	double mib[CAL_MAX_REPEAT], scpu[CAL_MAX_REPEAT], pcpu[CAL_MAX_REPEAT];
 	int ok = 0, i;
 
 	for (i = 0; i < reps; i++) {
@@ -957,6 +955,11 @@ static void fold(struct cal_send_row *runs, int reps, struct cal_send_row *out)
 		ok++;
 	}
 	*out = runs[reps - 1];
+	out->nruns = reps;
+	for (i = 0; i < reps; i++)
+		out->run_mib[i] = runs[i].ok ? runs[i].mib_s : NAN;
+	out->vs_write = out->vs_best = NAN;
+	out->best = NULL;
 	if (ok * 2 <= reps) {
 		out->ok = false;
 		for (i = 0; i < reps && !out->note[0]; i++)
@@ -969,38 +972,86 @@ static void fold(struct cal_send_row *runs, int reps, struct cal_send_row *out)
 	out->proc_cpu = median(pcpu, ok);
 }
 
+/* The median over the repetitions of a's MiB/s over b's, pairing runs of
+ * the same repetition; NaN when no repetition has both. */
+static double paired_ratio(const struct cal_send_row *a, const struct cal_send_row *b)
+{
+	double q[CAL_MAX_REPEAT];
+	int i, k = 0;
+
+	for (i = 0; i < a->nruns && i < b->nruns; i++) {
+		if (a->run_mib[i] > 0 && b->run_mib[i] > 0)
+			q[k++] = a->run_mib[i] / b->run_mib[i];
+	}
+	return k ? median(q, k) : NAN;
+}
+
+/* Fill vs_write, vs_best and best of one group: the CAL_SEND_METHODS rows
+ * of one size and one touched setting, in method order. */
+static void compare_group(struct cal_send_row *g)
+{
+	const struct cal_send_row *best = NULL;
+	int m;
+
+	for (m = 0; m < CAL_SEND_METHODS; m++) {
+		/* vmsplice to a socket has no reuse rule (its buffer may change
+		 * in flight), and auto is the one compared: neither is a
+		 * candidate for the best safe fixed method. */
+		if (m == 1 || m == 4 || !g[m].ok)
+			continue;
+		if (!best || g[m].mib_s > best->mib_s)
+			best = &g[m];
+	}
+	for (m = 0; m < CAL_SEND_METHODS; m++)
+		g[m].vs_write = g[0].ok && g[m].ok ? paired_ratio(&g[m], &g[0]) : NAN;
+	if (best && g[4].ok) {
+		g[4].vs_best = paired_ratio(&g[4], best);
+		g[4].best = best->method;
+	}
+}
+
 int cal_send_sizes(const struct cal_config *cfg, struct cal_send_row *rows, int max, bool verbose)
 {
 	static const uint64_t full[] = { 64, 256, 1024, 4096, 16384, 65536, 262144, 1 << 20, 4 << 20 };
 	static const uint64_t quick[] = { 64, 65536, 1 << 20 };
-	static struct cal_send_row runs[128][MAX_REPEAT];
+	static struct cal_send_row runs[128][CAL_MAX_REPEAT];
 	const uint64_t *sizes = cfg->quick ? quick : full;
 	int nsizes = cfg->quick ? 3 : 9, n = 0, m, i, t, rep;
-	int reps = cfg->repeat < 1 ? 1 : cfg->repeat > MAX_REPEAT ? MAX_REPEAT : cfg->repeat;
+	int reps = cfg->repeat < 1 ? 1 : cfg->repeat > CAL_MAX_REPEAT ? CAL_MAX_REPEAT : cfg->repeat;
+	cpu_set_t saved;
+	bool pinned;
 
 	if (max > 128)
 		max = 128;
+	pinned = cal_pin_begin(&saved) == 0;
 	/* Every row once, then every row again...: slow phases of the machine
 	 * spread over all rows instead of spoiling a few. */
 	for (rep = 0; rep < reps; rep++) {
 		n = 0;
 		for (i = 0; i < nsizes; i++) {
-			for (t = 0; t < 2; t++) {
-				for (m = 0; m < CAL_SEND_METHODS && n < max; m++) {
-					struct cal_send_row *r = &runs[n][rep];
+			for (t = 0; t < 2 && n + CAL_SEND_METHODS <= max; t++) {
+				for (m = 0; m < CAL_SEND_METHODS; m++) {
+					/* Each repetition starts with another method, so
+					 * none always runs first or last in its group. */
+					int mm = (m + rep) % CAL_SEND_METHODS;
+					struct cal_send_row *r = &runs[n + mm][rep];
 
-					send_row(cfg, m, sizes[i], t == 1, r);
+					send_row(cfg, mm, sizes[i], t == 1, r);
 					if (verbose && r->ok)
 						fprintf(stderr, "zcio: calibrate: send %-12s %8llu B %-9s %9.1f MiB/s  sender %.3f s/GiB\n",
 							r->method, (unsigned long long)sizes[i],
 							t ? "touched" : "untouched", r->mib_s, r->sender_cpu);
-					n++;
 				}
+				n += CAL_SEND_METHODS;
 			}
 		}
 	}
+	if (pinned)
+		cal_pin_end(&saved);
 	for (i = 0; i < n; i++)
 		fold(runs[i], reps, &rows[i]);
+	for (i = 0; i + CAL_SEND_METHODS <= n; i += CAL_SEND_METHODS)
+		compare_group(&rows[i]);
 	return n;
 }
 
@@ -1242,9 +1293,9 @@ int cal_udp_egress(const struct cal_config *cfg, struct cal_send_row *rows, int 
 	/* Up to the largest UDP payload; sizes above the MTU are fragmented,
 	 * which copies (the copied column shows it). */
 	static const uint64_t sizes[] = { 1024, 4096, 8192, 16384, 32768, 65000 };
-	static struct cal_send_row runs[32][MAX_REPEAT];
+	static struct cal_send_row runs[32][CAL_MAX_REPEAT];
 	int n = 0, i, t, zc, rep, nsizes = cfg->quick ? 3 : 6;
-	int reps = cfg->repeat < 1 ? 1 : cfg->repeat > MAX_REPEAT ? MAX_REPEAT : cfg->repeat;
+	int reps = cfg->repeat < 1 ? 1 : cfg->repeat > CAL_MAX_REPEAT ? CAL_MAX_REPEAT : cfg->repeat;
 
 	if (max > 32)
 		max = 32;
