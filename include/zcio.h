@@ -702,6 +702,11 @@ int zcio_threshold_source(char *buf, size_t len);
  * completion and turns zero-copy off as above; before 6.2 the kernel does
  * not say, and completed_copied stays 0.  Notifications arrive on the
  * ring, not on the socket: wait for them on zcio_zcsend_info().wait_fd.  Sends below zcio_threshold(ZCIO_THR_MEM_SOCKET_URING) copy.
+ * SEND_ZC's ENOBUFS is -ENOMEM: a ring made by a process without
+ * CAP_IPC_LOCK charges each request's pages (plus two) to RLIMIT_MEMLOCK
+ * until its notification; a request over the limit is made again at once
+ * by copying, as above (info.enobufs counts it), unless it came from a
+ * region registered with zcio_zcsend_register(), charged once instead.
  * Where io_uring cannot be used (no io_uring: ENOSYS; io_uring_disabled
  * or seccomp: EPERM; RLIMIT_MEMLOCK too low for the ring before 5.12:
  * ENOMEM; no SEND_ZC before 6.0, or zcio built without liburing:
@@ -774,7 +779,8 @@ struct zcio_zcsend_info {
 	                             many sends) */
 	uint64_t completed;       /* MSG_ZEROCOPY sends completed */
 	uint64_t completed_copied; /* of those, marked "copied" by the kernel */
-	uint64_t enobufs;         /* ENOBUFS answered with a plain send */
+	uint64_t enobufs;         /* ENOBUFS (SEND_ZC: ENOMEM) answered with a
+	                             plain send */
 	uint64_t in_flight;       /* MSG_ZEROCOPY sends not completed yet */
 	int32_t off;              /* enum zcio_zcsend_off */
 	int32_t off_errno;        /* with ZCIO_ZCSEND_OFF_UNSUPPORTED */
@@ -787,11 +793,53 @@ struct zcio_zcsend_info {
 	                             comes unasked), or the zcsend's io_uring
 	                             with POLLIN; valid until zcio_zcsend_free() */
 	int32_t wait_events;
-	uint64_t reserved[4];
+	/* Taken from what was reserved[4]: the struct keeps its size. */
+	uint64_t fixed_sends;     /* of zc_sends, made from the registered
+	                             region (zcio_zcsend_register) */
+	uint64_t fixed_bytes;
+	int32_t registered;       /* 1: a region is registered */
+	int32_t register_errno;   /* the last zcio_zcsend_register() found
+	                             no use for its region: why (EOPNOTSUPP:
+	                             this zcsend does not use io_uring; ENOMEM,
+	                             EFAULT, EPERM, ENOSYS: the kernel refused) */
+	uint64_t reserved[1];
 };
 
 /* Fill *info.  Returns 0 or -EINVAL. */
 int zcio_zcsend_info(const struct zcio_zcsend *zs, struct zcio_zcsend_info *info);
+
+/* The most zcio_zcsend_register() takes: the kernel's limit for one
+ * registered buffer. */
+#define ZCIO_ZCSEND_REGISTER_MAX ((size_t)1 << 30)
+
+/*
+ * Register the region [base, base + len) that a zcsend with io_uring
+ * sends from, once, instead of having the kernel pin and unpin the pages
+ * of every send (io_uring registered buffers): zero-copy sends whose bytes
+ * lie wholly inside the region go as fixed-buffer SEND_ZC (counted in
+ * zcio_zcsend_info().fixed_sends); others, such as one that crosses the
+ * region's end, go as before.  The buffer rules do not change: a send's
+ * bytes stay the kernel's until its cookie is reaped.  Pinned pages are
+ * counted once, at registration, against RLIMIT_MEMLOCK for a process
+ * without CAP_IPC_LOCK, instead of per send in flight.
+ *
+ * Replaces the region registered before; len 0 (base may be NULL)
+ * unregisters.  The region must stay mapped while registered: until
+ * another call replaces it, or zcio_zcsend_free().  len is at most
+ * ZCIO_ZCSEND_REGISTER_MAX.
+ *
+ * Returns 0 also when the region cannot be used and sends simply go
+ * unregistered: info.registered says 0, register_errno why.  That is so
+ * for a zcsend without io_uring (MSG_ZEROCOPY, ZCIO_F_COPY, zcio built
+ * without liburing: EOPNOTSUPP), and when the kernel refuses: RLIMIT_MEMLOCK
+ * (ENOMEM), memory it cannot pin for long, such as a shared mapping of a
+ * regular file (EFAULT; EOPNOTSUPP from older kernels), or a seccomp
+ * filter on io_uring_register (EPERM, ENOSYS).  Returns -EINVAL (zs NULL,
+ * base NULL with len, len too large) or -EBUSY while any zero-copy send is
+ * in flight (zcio_zcsend_pending() tells; reap them first): the
+ * registration is then unchanged.  Not thread-safe, like every zcsend call.
+ */
+int zcio_zcsend_register(struct zcio_zcsend *zs, void *base, size_t len);
 
 /* Free the zcsend.  Sends still in flight stay safe for the kernel (it
  * holds the pages), but their buffers must stay untouched until the socket

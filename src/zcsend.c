@@ -173,6 +173,7 @@ ssize_t zcio__zc_send(struct zcio__zc *z, const void *buf, size_t len, uint64_t 
 		 * and the limit is simply too low), unless a completion
 		 * returns memory first. */
 		z->info.enobufs++;
+		z->refused_errno = ENOBUFS;
 		(void)zcio__zc_reap(z);
 		z->backoff_next = z->backoff_next ? z->backoff_next * 2 : 4;
 		if (z->backoff_next > 1024)
@@ -192,7 +193,7 @@ ssize_t zcio__zc_copy(struct zcio__zc *z, const void *buf, size_t len, uint64_t 
 	if (why == ZCIO_WHY_KIND)
 		err = z->off_errno;
 	else if (why == ZCIO_WHY_REFUSED)
-		err = ENOBUFS;
+		err = z->refused_errno ? z->refused_errno : ENOBUFS;
 	note(z, st, from, why, err);
 	r = zcio__send(z->fd, buf, len, MSG_DONTWAIT);
 	st->syscalls++;
@@ -299,6 +300,7 @@ struct zcio_zcsend {
 	struct zcio__zc z;
 	struct zcio__uzc *u;   /* io_uring SEND_ZC in use (zcsend_uring.c) */
 	int32_t uring_errno;   /* ZCIO_ZCSEND_URING asked but not in use: why */
+	int32_t register_errno; /* the last region registered to no use: why */
 };
 
 /* ZCIO_ZCSEND_URING: set up SEND_ZC, or say why MSG_ZEROCOPY stays.
@@ -417,13 +419,57 @@ ZCIO_EXPORT int zcio_zcsend_info(const struct zcio_zcsend *zs, struct zcio_zcsen
 	 * raise POLLERR on the socket, reported whatever is asked for. */
 	info->wait_fd = zs->u ? zcio__uzc_fd(zs->u) : zs->z.fd;
 	info->wait_events = zs->u ? POLLIN : 0;
+	info->registered = zs->u && zcio__uzc_registered(zs->u);
+	info->register_errno = zs->register_errno;
 	return 0;
+}
+
+ZCIO_EXPORT int zcio_zcsend_register(struct zcio_zcsend *zs, void *base, size_t len)
+{
+	int r;
+
+	if (!zs || (!base && len) || len > ZCIO_ZCSEND_REGISTER_MAX)
+		return -EINVAL;
+	if (!zs->u) {
+		/* MSG_ZEROCOPY has no registered buffers (the socket pins the
+		 * pages of each send), and copies pin nothing. */
+		zs->register_errno = len ? EOPNOTSUPP : 0;
+		return 0;
+	}
+	r = zcio__uzc_register(zs->u, &zs->z, base, len);
+	switch (r) {
+	case 0:
+		zs->register_errno = 0;
+		return 0;
+	/* ENOMEM: the region's pages over RLIMIT_MEMLOCK (a process without
+	 * CAP_IPC_LOCK; pages of unregistered SEND_ZC in flight count too),
+	 * or no memory to pin them.  EFAULT: pages that cannot be pinned for
+	 * long (FOLL_LONGTERM): a shared mapping of a regular file on a disk
+	 * filesystem, DAX, memory that is not mapped.  EOPNOTSUPP: file-backed
+	 * memory as older kernels said it.  EPERM, ENOSYS: a seccomp filter
+	 * or LSM that lets io_uring_setup through but not io_uring_register.
+	 * Unregistered SEND_ZC works in each case: the sends pin per request. */
+	case -ENOMEM:
+	case -EFAULT:
+	case -EOPNOTSUPP:
+	case -EPERM:
+	case -ENOSYS:
+		zs->register_errno = -r;
+		return 0;
+	default:
+		return r; /* EBUSY: sends in flight */
+	}
 }
 
 ZCIO_EXPORT void zcio_zcsend_free(struct zcio_zcsend *zs)
 {
 	if (!zs)
 		return;
+	/* Unregister now when nothing is in flight, so that the pages and
+	 * their RLIMIT_MEMLOCK charge come back before this returns; else
+	 * (-EBUSY) the ring's teardown does it once the kernel lets go. */
+	if (zs->u)
+		(void)zcio__uzc_register(zs->u, &zs->z, NULL, 0);
 	zcio__uzc_free(zs->u);
 	zcio__zc_release(&zs->z);
 	free(zs);

@@ -35,6 +35,8 @@ struct zcio__zc {
 	uint32_t backoff;  /* after ENOBUFS: sends left to copy before trying
 	                      zero-copy again (a completion clears it) */
 	uint32_t backoff_next; /* the next backoff: doubles while ENOBUFS lasts */
+	int32_t refused_errno; /* what refused the last zero-copy send: ENOBUFS
+	                          (MSG_ZEROCOPY), ENOMEM (SEND_ZC) */
 	int32_t off, off_errno;  /* enum zcio_zcsend_off */
 	uint32_t next_id;  /* the kernel's number for our next MSG_ZEROCOPY send */
 	uint64_t threshold;

@@ -14,10 +14,16 @@
 #include "zcio.h"
 
 static int injected; /* zcio__uzc_inject(): tests only */
+static int reg_injected; /* zcio__uzc_inject_register(): tests only */
 
 void zcio__uzc_inject(int err)
 {
 	injected = err;
+}
+
+void zcio__uzc_inject_register(int err)
+{
+	reg_injected = err;
 }
 
 #if defined(ZCIO_HAVE_LIBURING) && ZCIO_HAVE_LIBURING
@@ -45,6 +51,8 @@ struct zcio__uzc {
 	uint64_t stray;        /* notifications due for requests that failed:
 	                          no record waits for them */
 	bool report_usage;     /* ask for IORING_SEND_ZC_REPORT_USAGE */
+	void *reg_base;        /* the registered buffer, index 0 */
+	size_t reg_len;        /* 0: none */
 	/* the request zcio__uzc_send() is sending: from its submission until
 	 * its record is in the FIFO (or it failed), its notification may
 	 * arrive with no record to mark, even after its result */
@@ -183,11 +191,13 @@ static int drain(struct zcio__uzc *u, struct zcio__zc *z)
 	return n;
 }
 
-/* Submit SEND_ZC of buf and wait for its result (not its notification).
- * Returns the result's res, or -errno of io_uring_enter. */
+/* Submit SEND_ZC of buf (from the registered buffer when fixed) and wait
+ * for its result (not its notification).  Returns the result's res, or
+ * -errno of io_uring_enter. */
 static int submit_one(struct zcio__uzc *u, struct zcio__zc *z, const void *buf, size_t len,
-		      struct zcio_stats *st)
+		      bool fixed, struct zcio_stats *st)
 {
+	unsigned zc_flags = u->report_usage ? IORING_SEND_ZC_REPORT_USAGE : 0;
 	struct io_uring_sqe *sqe = io_uring_get_sqe(&u->ring);
 	int r;
 
@@ -196,8 +206,11 @@ static int submit_one(struct zcio__uzc *u, struct zcio__zc *z, const void *buf, 
 	/* MSG_DONTWAIT: the request completes during submission, with
 	 * -EAGAIN when the socket is full, instead of waiting in the ring
 	 * while later sends could be submitted. */
-	io_uring_prep_send_zc(sqe, z->fd, buf, len, MSG_DONTWAIT | MSG_NOSIGNAL,
-			      u->report_usage ? IORING_SEND_ZC_REPORT_USAGE : 0);
+	if (fixed)
+		io_uring_prep_send_zc_fixed(sqe, z->fd, buf, len, MSG_DONTWAIT | MSG_NOSIGNAL,
+					    zc_flags, 0);
+	else
+		io_uring_prep_send_zc(sqe, z->fd, buf, len, MSG_DONTWAIT | MSG_NOSIGNAL, zc_flags);
 	u->cur_id = u->next_id++;
 	sqe->user_data = u->cur_id;
 	u->cur_done = u->cur_more = u->cur_notified = u->cur_copied = false;
@@ -231,6 +244,8 @@ ssize_t zcio__uzc_send(struct zcio__uzc *u, struct zcio__zc *z, const void *buf,
 		       uint64_t cookie, struct zcio_stats *st)
 {
 	int why = zcio__zc_copy_reason(z, len);
+	uintptr_t at = (uintptr_t)buf - (uintptr_t)u->reg_base;
+	bool fixed;
 	int r;
 
 	if (zcio__zc_reserve(z) < 0)
@@ -239,19 +254,26 @@ ssize_t zcio__uzc_send(struct zcio__uzc *u, struct zcio__zc *z, const void *buf,
 		return zcio__zc_copy(z, buf, len, cookie, 0, true, why, ZCIO_PATH_URING_SEND_ZC, st);
 	if (len > INT32_MAX)
 		len = INT32_MAX; /* the result is an int: ask for what fits */
-	r = submit_one(u, z, buf, len, st);
+	/* Wholly inside the registered buffer (at wraps for a buf below it).
+	 * The kernel would refuse a range that leaves it with EFAULT. */
+	fixed = u->reg_len && at < u->reg_len && len <= u->reg_len - at;
+	r = submit_one(u, z, buf, len, fixed, st);
 	if (r == -EINVAL && u->report_usage) {
 		/* IORING_SEND_ZC_REPORT_USAGE came with Linux 6.2; 6.0 and 6.1
 		 * refuse unknown zc flags with EINVAL.  Without it a copy is not
 		 * reported: completed_copied stays 0. */
 		u->report_usage = false;
-		r = submit_one(u, z, buf, len, st);
+		r = submit_one(u, z, buf, len, fixed, st);
 	}
 	if (r > 0) {
 		zcio__zc_push(z, (struct zcio__zc_rec){ .a = cookie, .id = u->cur_id, .zc = true });
 		z->backoff_next = 0;
 		z->info.zc_sends++;
 		z->info.zc_bytes += (uint64_t)r;
+		if (fixed) {
+			z->info.fixed_sends++;
+			z->info.fixed_bytes += (uint64_t)r;
+		}
 		z->info.in_flight++;
 		zcio__stats_delivered(st, ZCIO_PATH_URING_SEND_ZC, (uint64_t)r);
 		/* No notification follows (no IORING_CQE_F_MORE), or it came
@@ -267,10 +289,22 @@ ssize_t zcio__uzc_send(struct zcio__uzc *u, struct zcio__zc *z, const void *buf,
 	case -EAGAIN:
 		st->wait = ZCIO_WAIT_OUT;
 		return r;
+	case -ENOMEM:
+		/* SEND_ZC's "no memory for more pages in flight".  A ring made
+		 * by a process without CAP_IPC_LOCK charges every unregistered
+		 * request its pages plus two (io_notif_account_mem) against
+		 * RLIMIT_MEMLOCK of the ring's user, and gives them back with
+		 * the notification; over the limit the request fails with
+		 * -ENOMEM (and IORING_CQE_F_MORE: its notification still
+		 * comes).  The socket's own accounting (optmem, ENOBUFS for
+		 * MSG_ZEROCOPY) is not used: the ring supplies the ubuf_info.
+		 * Fixed-buffer sends are charged at registration instead. */
 	case -ENOBUFS:
-		/* As for MSG_ZEROCOPY (zcsend.c): no memory for more pages in
-		 * flight; copy now and for a while, never wait. */
+		/* As for MSG_ZEROCOPY (zcsend.c): nothing wakes a writer when
+		 * that memory comes back, so never wait: read the completions
+		 * that are in, copy now and for a while. */
 		z->info.enobufs++;
+		z->refused_errno = -r;
 		(void)zcio__uzc_reap(u, z);
 		z->backoff_next = z->backoff_next ? z->backoff_next * 2 : 4;
 		if (z->backoff_next > 1024)
@@ -312,6 +346,45 @@ int zcio__uzc_reap(struct zcio__uzc *u, struct zcio__zc *z)
 	return total;
 }
 
+int zcio__uzc_register(struct zcio__uzc *u, struct zcio__zc *z, void *base, size_t len)
+{
+	struct iovec iov = { .iov_base = base, .iov_len = len };
+	int r;
+
+	/* Before Linux 6.13, unregistering waits until every request holding
+	 * the ring's resources has finished, and each SEND_ZC notification
+	 * holds them: with sends stuck behind a slow peer that would block
+	 * here.  So only with nothing in flight (failed requests' late
+	 * notifications included). */
+	(void)zcio__uzc_reap(u, z);
+	if (z->info.in_flight || u->stray)
+		return -EBUSY;
+	if (u->reg_len) {
+		/* Gives the pages and their RLIMIT_MEMLOCK charge back now.  If
+		 * that fails the kernel keeps the old pages until the ring
+		 * closes, but no send uses them again: the caller may unmap
+		 * the region and map other memory at the same address. */
+		r = io_uring_unregister_buffers(&u->ring);
+		u->reg_base = NULL;
+		u->reg_len = 0;
+		if (r < 0)
+			return r;
+	}
+	if (!len)
+		return 0;
+	r = reg_injected ? -reg_injected : io_uring_register_buffers(&u->ring, &iov, 1);
+	if (r < 0)
+		return r;
+	u->reg_base = base;
+	u->reg_len = len;
+	return 0;
+}
+
+size_t zcio__uzc_registered(const struct zcio__uzc *u)
+{
+	return u->reg_len;
+}
+
 #else /* built without liburing */
 
 struct zcio__uzc {
@@ -349,6 +422,21 @@ int zcio__uzc_fd(const struct zcio__uzc *u)
 {
 	(void)u;
 	return -EBADF;
+}
+
+int zcio__uzc_register(struct zcio__uzc *u, struct zcio__zc *z, void *base, size_t len)
+{
+	(void)u;
+	(void)z;
+	(void)base;
+	(void)len;
+	return -EOPNOTSUPP;
+}
+
+size_t zcio__uzc_registered(const struct zcio__uzc *u)
+{
+	(void)u;
+	return 0;
 }
 
 void zcio__uzc_free(struct zcio__uzc *u)

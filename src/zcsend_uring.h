@@ -45,6 +45,19 @@ ssize_t zcio__uzc_send(struct zcio__uzc *u, struct zcio__zc *z, const void *buf,
  * sends it completed, or -errno. */
 int zcio__uzc_reap(struct zcio__uzc *u, struct zcio__zc *z);
 
+/*
+ * Make [base, base + len) the ring's one registered buffer, replacing the
+ * one before (len 0: only unregister).  Sends wholly inside it then go as
+ * fixed-buffer SEND_ZC.  Returns 0; -EBUSY while a zero-copy send is in
+ * flight (nothing changed); or -errno of io_uring_register (the old region
+ * is gone, none is registered): the caller decides which mean "send
+ * unregistered".
+ */
+int zcio__uzc_register(struct zcio__uzc *u, struct zcio__zc *z, void *base, size_t len);
+
+/* Bytes registered, 0 when none. */
+size_t zcio__uzc_registered(const struct zcio__uzc *u);
+
 /* The ring's fd: readable (POLLIN) when completions are waiting. */
 int zcio__uzc_fd(const struct zcio__uzc *u);
 
@@ -55,6 +68,10 @@ void zcio__uzc_free(struct zcio__uzc *u);
  * returned -err, or (err == EOPNOTSUPP) as if the probe lacked SEND_ZC.
  * 0 clears it. */
 void zcio__uzc_inject(int err);
+
+/* Tests only: make registrations fail as if io_uring_register() returned
+ * -err, until called with 0. */
+void zcio__uzc_inject_register(int err);
 
 /* ---- lent by zcsend.c --------------------------------------------------- */
 

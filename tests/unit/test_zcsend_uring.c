@@ -17,6 +17,7 @@
 
 #include "testutil.h"
 #include "tu_seccomp.h"
+#include "tu_unpriv.h"
 #include "thresholds.h"
 #include "zcsend_uring.h"
 
@@ -574,6 +575,89 @@ static void uring_peer_gone_is_an_error_not_sigpipe(void **state)
 	close(wr);
 }
 
+/* ---- the limit on pinned pages: ENOMEM from SEND_ZC ------------------------ */
+
+/* Whether stats recorded a fallback for reason with errno err. */
+static bool has_fallback(const struct zcio_stats *st, int reason, int err)
+{
+	uint32_t i, n = st->nfallbacks < ZCIO_STATS_FALLBACKS ? st->nfallbacks : ZCIO_STATS_FALLBACKS;
+
+	for (i = 0; i < n; i++)
+		if (st->fallback[i].reason == reason && st->fallback[i].err == err)
+			return true;
+	return false;
+}
+
+/*
+ * For real: a child without CAP_IPC_LOCK (as root it becomes another uid)
+ * and with RLIMIT_MEMLOCK 1 MiB makes the zcsend (the ring's creator is
+ * the user charged: it must be made after the drop) and sends 16 MiB in
+ * 128 KiB messages to a slow reader.  Every SEND_ZC request is charged its
+ * pages plus two until its notification, so about seven fit; the next one
+ * fails with -ENOMEM.  That send must be made by copying at once (a
+ * writer waiting for memory to come back could wait forever), counted in
+ * info.enobufs, and the parent must read every byte in order.  Exit: 0
+ * pass, 77 skip (said on stdout), 1 fail (said on stderr).
+ */
+static void uring_memlock_limit_copies_instead_of_failing(void **state)
+{
+	struct run r = { .total = 16 * TU_MIB, .msg = 128 * 1024, .delay_us = 300,
+			 .flags = ZCIO_ZCSEND_ALWAYS | ZCIO_ZCSEND_URING };
+	uint8_t *expect = make_stream(r.total, r.msg);
+	struct tu_consumer c = { .expect = expect, .expect_len = r.total, .chunk = 32 * TU_KIB,
+				 .delay_us = r.delay_us };
+	int rd, wr, status;
+	pid_t pid;
+
+	(void)state;
+	need_send_zc();
+	tu_tcp_pair(&rd, &wr);
+	fflush(stdout);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		const char *e = tu_become_unprivileged(1 * TU_MIB);
+
+		close(rd);
+		if (e) {
+			printf("# SKIP: %s\n", e);
+			_exit(77);
+		}
+		e = send_stream(&r, wr);
+		print_run(&r);
+		if (!e && !r.info.uring) {
+			printf("# SKIP: io_uring refused to an unprivileged user (errno %d)\n",
+			       r.info.uring_errno);
+			_exit(77);
+		}
+		if (!e && !r.info.enobufs)
+			e = "SEND_ZC never ran into RLIMIT_MEMLOCK";
+		if (!e && !has_fallback(&r.st, ZCIO_WHY_REFUSED, ENOMEM))
+			e = "no fallback recorded as refused with ENOMEM";
+		if (!e && (!r.info.zc_sends || !r.info.copy_sends))
+			e = "expected both SEND_ZC and copied sends";
+		if (!e && r.st.path_bytes[ZCIO_PATH_URING_SEND_ZC] + r.st.path_bytes[ZCIO_PATH_COPY] !=
+				  r.total)
+			e = "bytes by path do not add up";
+		if (!e && r.info.completed != r.info.zc_sends)
+			e = "a SEND_ZC was not completed";
+		if (e)
+			fprintf(stderr, "child: %s\n", e);
+		_exit(e ? 1 : 0);
+	}
+	close(wr);
+	c.fd = rd;
+	tu_consumer_start(&c);
+	tu_consumer_check(&c);
+	close(rd);
+	free(expect);
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFEXITED(status));
+	if (WEXITSTATUS(status) == 77)
+		skip();
+	assert_int_equal(WEXITSTATUS(status), 0);
+}
+
 /* ---- io_uring unavailable: MSG_ZEROCOPY does the job -------------------------- */
 
 /* The stream with zcio__uzc_new() failing as io_uring_setup() would with
@@ -763,6 +847,7 @@ int main(void)
 		cmocka_unit_test(uring_small_sends_copy),
 		cmocka_unit_test(fd_names_ring_or_socket),
 		cmocka_unit_test(uring_peer_gone_is_an_error_not_sigpipe),
+		cmocka_unit_test(uring_memlock_limit_copies_instead_of_failing),
 		cmocka_unit_test(no_io_uring_falls_back),
 		cmocka_unit_test(io_uring_forbidden_falls_back),
 		cmocka_unit_test(io_uring_no_memory_falls_back),
