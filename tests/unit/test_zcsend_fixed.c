@@ -294,6 +294,54 @@ static void fixed_sends_past_the_region_end_go_unregistered(void **state)
 	assert_int_equal(r.st.path_bytes[ZCIO_PATH_URING_SEND_ZC], r.total);
 }
 
+/*
+ * The control: a fixed-buffer send's pages are read when the bytes leave
+ * the send queue, not when the call returns.  Overwrite the region after
+ * the sends, before their cookies, with a reader that has not read yet,
+ * and the reader sees some of the new bytes.  This is what makes the
+ * tests above able to fail: a slice reused too early shows.
+ */
+static void control_fixed_send_reads_the_region_late(void **state)
+{
+	size_t n = 4 * TU_MIB, bytes = 0, changed = 0, i;
+	uint8_t *region = aligned_alloc(4096, n), *got = malloc(n);
+	struct zcio_zcsend *zs;
+	struct zcio_zcsend_info info;
+	int rd, wr, rcv = 64 * 1024;
+
+	(void)state;
+	need_send_zc();
+	tu_tcp_pair(&rd, &wr);
+	setsockopt(rd, SOL_SOCKET, SO_RCVBUF, &rcv, sizeof(rcv));
+	memset(region, 'a', n);
+	assert_int_equal(zcio_zcsend_new(wr, ZCIO_ZCSEND_ALWAYS | ZCIO_ZCSEND_URING, NULL, &zs), 0);
+	assert_int_equal(zcio_zcsend_register(zs, region, n), 0);
+	while (bytes < n) {
+		int64_t w = zcio_zcsend_send(zs, region + bytes, n - bytes, 0, NULL);
+
+		if (w == -EAGAIN)
+			break;
+		assert_true(w > 0);
+		bytes += (size_t)w;
+	}
+	assert_int_equal(zcio_zcsend_info(zs, &info), 0);
+	assert_true(info.fixed_sends > 0);
+	assert_int_equal(info.fixed_bytes, bytes);
+	memset(region, 'b', n); /* against the rule, on purpose */
+	shutdown(wr, SHUT_WR);
+	assert_int_equal(tu_read_full(rd, got, n), (ssize_t)bytes);
+	for (i = 0; i < bytes; i++)
+		changed += got[i] == 'b';
+	printf("# %zu of %zu bytes sent from the registered region came out overwritten\n",
+	       changed, bytes);
+	assert_true(changed > 0);
+	zcio_zcsend_free(zs);
+	close(rd);
+	close(wr);
+	free(region);
+	free(got);
+}
+
 /* ---- the calls around it ----------------------------------------------------- */
 
 /* Unregister, register again, arguments, and -EBUSY while sends are in
@@ -781,6 +829,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(fixed_ring_every_send_fixed_every_byte_right),
 		cmocka_unit_test(fixed_sends_past_the_region_end_go_unregistered),
+		cmocka_unit_test(control_fixed_send_reads_the_region_late),
 		cmocka_unit_test(register_replace_unregister_busy),
 		cmocka_unit_test(without_io_uring_register_is_harmless),
 		cmocka_unit_test(refused_enomem_sends_unregistered),
