@@ -26,12 +26,13 @@
 
 #include "addr.h"
 #include "cli.h"
+#include "tee_uring.h"
 
 #define CMD "tee"
 /* How long connecting to a tcp: or unix: DEST may take. */
 #define CONNECT_TIMEOUT_MS 10000
 
-enum { OPT_APPEND, OPT_POLICY, OPT_DROP_AFTER, OPT_COPY, OPT_STATS, OPT_PIPE_SIZE };
+enum { OPT_APPEND, OPT_POLICY, OPT_DROP_AFTER, OPT_COPY, OPT_STATS, OPT_PIPE_SIZE, OPT_URING };
 
 static const struct cli_option tee_options[] = {
 	[OPT_APPEND] = { "-a", "--append", NULL, "append to the given files, do not overwrite" },
@@ -51,6 +52,10 @@ static const struct cli_option tee_options[] = {
 	[OPT_PIPE_SIZE] = { NULL, "--pipe-size", "BYTES",
 			    "capacity of the intake pipe and of each output's pipe (default 1M, "
 			    "at most pipe-max-size)" },
+	[OPT_URING] = { NULL, "--uring", NULL,
+			"submit the tee()s and splice()s through io_uring, a round for every "
+			"output per io_uring_enter; where io_uring is unavailable, warn and go "
+			"on without it (not with --copy or --policy drop)" },
 	{ NULL, NULL, NULL, NULL },
 };
 
@@ -192,6 +197,28 @@ static int run_fanout(struct zcio_fanout *fo, struct tee_out *outs, int n,
 	return r < 0 && r != -EAGAIN ? (int)r : 0;
 }
 
+/* --uring: the outputs that could be opened, through io_uring.  Returns
+ * 0 when it ran, 1 when the caller is to use the fan-out instead. */
+static int run_uring(struct tee_out *outs, int n, uint32_t pipe_size, bool want_stats,
+		     bool *failed)
+{
+	struct tee_uring_out *u = calloc((size_t)n, sizeof(*u));
+	unsigned k = 0;
+	int r;
+
+	if (!u)
+		return 1;
+	for (int i = 0; i < n; i++) {
+		if (outs[i].fd >= 0)
+			u[k++] = (struct tee_uring_out){ .name = outs[i].name, .fd = outs[i].fd,
+							 .is_socket = outs[i].is_socket,
+							 .owned = outs[i].owned };
+	}
+	r = tee_uring(STDIN_FILENO, u, k, pipe_size, want_stats, failed);
+	free(u);
+	return r;
+}
+
 static int tee_run(int argc, char **argv)
 {
 	struct zcio_opts opts = { .flags = ZCIO_F_GROW_PIPE };
@@ -199,7 +226,7 @@ static int tee_run(int argc, char **argv)
 	struct zcio_fanout *fo = NULL;
 	struct cli_args args;
 	struct tee_out *outs;
-	bool append = false, want_stats = false, failed = false;
+	bool append = false, want_stats = false, failed = false, uring = false;
 	uint32_t dflags = 0;
 	uint64_t size;
 	int opt, n, r, rc = CLI_OK;
@@ -241,8 +268,17 @@ static int tee_run(int argc, char **argv)
 				return cli_usage_error(&cli_tee, "bad pipe size: %s", args.optarg);
 			opts.pipe_size = (uint32_t)size;
 			break;
+		case OPT_URING:
+			uring = true;
+			break;
 		}
 	}
+	/* The io_uring round waits for its slowest output, and copies
+	 * nothing into memory: neither option has a meaning there. */
+	if (uring && dflags)
+		return cli_usage_error(&cli_tee, "--policy drop is not available with --uring");
+	if (uring && (opts.flags & ZCIO_F_COPY))
+		return cli_usage_error(&cli_tee, "--copy and --uring cannot be combined");
 	/* A reader that leaves is reported as -EPIPE, never as a signal. */
 	signal(SIGPIPE, SIG_IGN);
 	n = args.noperands + 1;
@@ -281,6 +317,8 @@ static int tee_run(int argc, char **argv)
 
 		outs[0].is_socket = fstat(STDOUT_FILENO, &sst) == 0 && S_ISSOCK(sst.st_mode);
 	}
+	if (uring && run_uring(outs, n, opts.pipe_size, want_stats, &failed) == 0)
+		goto out;
 	r = zcio_fanout_new(STDIN_FILENO, &opts, &fo);
 	if (r < 0) {
 		cli_error(CMD, "standard input: %s", strerror(-r));
@@ -326,7 +364,8 @@ out:
 
 const struct cli_command cli_tee = {
 	.name = "tee",
-	.synopsis = "[-a] [--policy block|drop] [--drop-after SECONDS] [--copy] [--stats] [DEST]...",
+	.synopsis = "[-a] [--policy block|drop] [--drop-after SECONDS] [--copy] [--uring] [--stats] "
+		    "[DEST]...",
 	.summary = "copy standard input to standard output and to each DEST, by reference",
 	.description =
 		"Copies standard input to standard output and to each DEST, like tee(1).\n"
@@ -350,6 +389,12 @@ const struct cli_command cli_tee = {
 		"whose pipe is full while it holds the others back, for longer than\n"
 		"--drop-after, is dropped with a message and the others go on at\n"
 		"full speed.\n"
+		"\n"
+		"With --uring, the same tee()s and splice()s are submitted through\n"
+		"io_uring: each round, one io_uring_enter asks for every output's\n"
+		"share, and the slowest output paces the stream (--policy block).\n"
+		"Where io_uring, or its tee and splice operations, cannot be used,\n"
+		"zcio tee says so once and goes on without it.\n"
 		"\n"
 		"An output whose reader goes away (a closed pipe) is dropped quietly and\n"
 		"the others carry on, like tee -p; zcio tee never dies of SIGPIPE.  Any\n"
