@@ -229,8 +229,8 @@ if [ -x "$ZCIO" ] && have python3; then
 import json, math, statistics, sys
 d = json.load(open(sys.argv[1]))
 rows = d["send_sizes"]
-methods = ["write", "vmsplice", "ring", "msg_zerocopy", "auto", "send_zc"]
-safe = ["write", "ring", "msg_zerocopy", "send_zc"]
+methods = ["write", "vmsplice", "ring", "msg_zerocopy", "auto", "send_zc", "send_zc_fixed"]
+safe = ["write", "ring", "msg_zerocopy", "send_zc", "send_zc_fixed"]
 groups = {}
 for r in rows:
     groups.setdefault((r["size"], r["touched"]), {})[r["method"]] = r
@@ -248,6 +248,14 @@ for key, g in groups.items():
     assert math.isclose(a["vs_best"], want, rel_tol=1e-4), (key, a["vs_best"], want)
     q = [x / y for x, y in zip(a["runs_mib_s"], g["write"]["runs_mib_s"]) if x and y]
     assert math.isclose(a["vs_write"], statistics.median(q), rel_tol=1e-4), key
+    # SEND_ZC from registered buffers: every zero-copy send was a fixed one,
+    # and none of the unregistered method's.
+    f = g["send_zc_fixed"]
+    if f["ok"]:
+        assert f["zc_sends"] > 0 and f["fixed_sends"] == f["zc_sends"], (key, f["zc_sends"], f["fixed_sends"])
+        assert g["send_zc"]["fixed_sends"] == 0, key
+    else:
+        assert "unavailable" in f["note"] or "not registered" in f["note"], (key, f["note"])
     print(key, "auto/best %.3f (%s)" % (a["vs_best"], best))
 PY
 		then

@@ -354,16 +354,16 @@ static void print_send_sizes(const struct cal_config *cfg, const struct cal_send
 	       cfg->repeat);
 	printf("\nzero-copy accounting (touched; completions: zero-copy sends completed, copied: of those, copied by the kernel)\n");
 	for (i = 0; i < nsizes; i++) {
-		/* msg_zerocopy, auto and send_zc: the methods with completions. */
-		for (m = 3; m <= 5; m++) {
+		/* msg_zerocopy and after it: the methods with completions. */
+		for (m = SM_MSG_ZEROCOPY; m < CAL_SEND_METHODS; m++) {
 			const struct cal_send_row *r = find_row(rows, n, cal_send_methods[m], sizes[i], true);
 
 			if (r && r->ok)
-				printf("  %-12s %6s: zc sends %8" PRIu64 ", completions %8" PRIu64
+				printf("  %-13s %6s: zc sends %8" PRIu64 " (%" PRIu64 " fixed), completions %8" PRIu64
 				       ", copied %8" PRIu64 ", enobufs %" PRIu64 "%s%s\n",
 				       r->method, fmt_size(sizes[i], sz, sizeof(sz)), r->zc_sends,
-				       r->completions, r->copied, r->enobufs, r->note[0] ? "; " : "",
-				       r->note);
+				       r->fixed_sends, r->completions, r->copied, r->enobufs,
+				       r->note[0] ? "; " : "", r->note);
 		}
 	}
 	for (m = 0; m < CAL_SEND_METHODS; m++) {
@@ -455,9 +455,10 @@ static void json_send_rows(FILE *f, const struct cal_send_row *rows, int n)
 		json_num(f, r->ok ? r->sender_cpu : NAN);
 		fprintf(f, ", \"process_cpu_s_per_gib\": ");
 		json_num(f, r->ok ? r->proc_cpu : NAN);
-		fprintf(f, ", \"zc_sends\": %" PRIu64 ", \"completions\": %" PRIu64
-			   ", \"copied\": %" PRIu64 ", \"enobufs\": %" PRIu64 ", \"note\": ",
-			r->zc_sends, r->completions, r->copied, r->enobufs);
+		fprintf(f, ", \"zc_sends\": %" PRIu64 ", \"fixed_sends\": %" PRIu64
+			   ", \"completions\": %" PRIu64 ", \"copied\": %" PRIu64
+			   ", \"enobufs\": %" PRIu64 ", \"note\": ",
+			r->zc_sends, r->fixed_sends, r->completions, r->copied, r->enobufs);
 		json_str(f, r->note);
 		fprintf(f, ", \"vs_write\": ");
 		json_num(f, r->vs_write);
@@ -737,7 +738,7 @@ const struct cli_command cli_calibrate = {
 		"--report adds two measurements.  send-sizes: messages of 64 B to 4 MiB\n"
 		"over one connection per method (write; vmsplice + splice, which has no\n"
 		"safe reuse rule for sockets; zcio's ring; MSG_ZEROCOPY; zcio's automatic\n"
-		"choice), untouched (the same bytes resent) and touched (every buffer\n"
+		"choice; io_uring SEND_ZC; SEND_ZC from registered buffers), untouched (the same bytes resent) and touched (every buffer\n"
 		"written first): MiB/s and the sender's CPU seconds per GiB, with the\n"
 		"completion counts and how many the kernel copied.  recv: read() against\n"
 		"TCP_ZEROCOPY_RECEIVE (zcio_zcrecv), receiver CPU per GiB and the share\n"
@@ -757,9 +758,10 @@ const struct cli_command cli_calibrate = {
 		"threshold, written, why, points: size, ok, ratio, zc_ns, copy_ns,\n"
 		"zc_cpu_s_per_gib, copy_cpu_s_per_gib); send_sizes (method, size,\n"
 		"touched, ok, mib_s, sender_cpu_s_per_gib, process_cpu_s_per_gib,\n"
-		"zc_sends, completions, copied, enobufs, note, vs_write, vs_best, best,\n"
-		"runs_mib_s); udp_egress (the same keys); recv (method, ok, mib_s, receiver_cpu_s_per_gib,\n"
-		"process_cpu_s_per_gib, mapped_percent, note).\n"
+		"zc_sends, fixed_sends, completions, copied, enobufs, note, vs_write,\n"
+		"vs_best, best, runs_mib_s); udp_egress (the same keys); recv (method,\n"
+		"ok, mib_s, receiver_cpu_s_per_gib, process_cpu_s_per_gib,\n"
+		"mapped_percent, note).\n"
 		"\n"
 		"Run it on an otherwise idle machine: other load makes zero-copy and\n"
 		"copying look alike.",

@@ -152,6 +152,7 @@ struct cal_send_row {
 	double sender_cpu;           /* sender thread CPU s/GiB */
 	double proc_cpu;             /* whole process CPU s/GiB */
 	uint64_t zc_sends, completions, copied, enobufs;
+	uint64_t fixed_sends;        /* of zc_sends, from registered buffers */
 	char note[96];
 	/* send-sizes, filled by cal_send_sizes(): each run's MiB/s (NaN for a
 	 * failed run), in the order of the repetitions. */
@@ -167,7 +168,14 @@ struct cal_send_row {
 	const char *best;
 };
 
-#define CAL_SEND_METHODS 6
+/* The send methods, in the order of their rows.  vmsplice has no reuse
+ * rule to a socket (shown for its speed only); auto is zcio_zcsend's own
+ * choice; send_zc_fixed is SEND_ZC from buffers registered with
+ * zcio_zcsend_register(). */
+enum cal_send_method {
+	SM_WRITE, SM_VMSPLICE, SM_RING, SM_MSG_ZEROCOPY, SM_AUTO, SM_SEND_ZC, SM_SEND_ZC_FIXED,
+	CAL_SEND_METHODS
+};
 extern const char *const cal_send_methods[CAL_SEND_METHODS];
 
 /* Run send-sizes; returns the number of rows stored (at most max). */

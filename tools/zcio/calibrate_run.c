@@ -705,12 +705,19 @@ void cal_measure_crossovers(const struct cal_config *cfg, bool verbose)
 /* ---- send-sizes ------------------------------------------------------- */
 
 const char *const cal_send_methods[CAL_SEND_METHODS] = {
-	"write", "vmsplice", "ring", "msg_zerocopy", "auto", "send_zc",
+	[SM_WRITE] = "write",
+	[SM_VMSPLICE] = "vmsplice",
+	[SM_RING] = "ring",
+	[SM_MSG_ZEROCOPY] = "msg_zerocopy",
+	[SM_AUTO] = "auto",
+	[SM_SEND_ZC] = "send_zc",
+	[SM_SEND_ZC_FIXED] = "send_zc_fixed",
 };
 
 struct sender {
 	int snd;
 	int pipe[2];
+	unsigned char *area;       /* the NBUF buffers, back to back */
 	unsigned char *buf[NBUF];
 	size_t size;
 	bool touched;
@@ -815,15 +822,15 @@ static int ring_message(struct sender *s)
 static int send_message(struct sender *s, int method)
 {
 	switch (method) {
-	case 0: /* write */
+	case SM_WRITE:
 		if (s->touched)
 			memset(s->buf[0], s->fill++, s->size);
 		return write_all(s->snd, s->buf[0], s->size);
-	case 1: /* vmsplice */
+	case SM_VMSPLICE:
 		if (s->touched)
 			memset(s->buf[0], s->fill++, s->size);
 		return vmsplice_all(s, s->buf[0], s->size);
-	case 2:
+	case SM_RING:
 		return ring_message(s);
 	default:
 		return zs_message(s);
@@ -837,6 +844,7 @@ static void send_row(const struct cal_config *cfg, int method, uint64_t size, bo
 	struct cal_drain drain;
 	struct cal_clock t0, t1;
 	uint64_t bytes = 0;
+	size_t stride;
 	int rcv = -1, r, i;
 	unsigned n = 0;
 	bool draining;
@@ -854,36 +862,49 @@ static void send_row(const struct cal_config *cfg, int method, uint64_t size, bo
 		snprintf(row->note, sizeof(row->note), "connect: %s", strerror(-r));
 		return;
 	}
-	for (i = 0; i < NBUF; i++) {
-		s.buf[i] = aligned_alloc(4096, (size + 4095) / 4096 * 4096);
-		if (s.buf[i])
-			memset(s.buf[i], 'm', size);
+	stride = (size + 4095) / 4096 * 4096;
+	s.area = aligned_alloc(4096, NBUF * stride);
+	if (!s.area) {
+		snprintf(row->note, sizeof(row->note), "out of memory");
+		close(s.snd);
+		close(rcv);
+		return;
 	}
+	memset(s.area, 'm', NBUF * stride);
+	for (i = 0; i < NBUF; i++)
+		s.buf[i] = s.area + (size_t)i * stride;
 	r = cal_drain_start(&drain, rcv);
 	draining = r == 0;
 	if (!draining)
 		close(rcv);
-	if (r == 0 && method == 1) {
+	if (r == 0 && method == SM_VMSPLICE) {
 		if (pipe2(s.pipe, O_CLOEXEC) != 0)
 			r = -errno;
 		else
 			fcntl(s.pipe[1], F_SETPIPE_SZ, 1 << 20);
 	}
-	if (r == 0 && method == 2)
+	if (r == 0 && method == SM_RING)
 		r = zcio_ring_new(s.snd, 2 * size > (2u << 20) ? 2 * size : 0, NULL, &s.ring);
-	if (r == 0 && method >= 3)
+	if (r == 0 && method >= SM_MSG_ZEROCOPY)
 		r = zcio_zcsend_new(s.snd,
-				    method == 3 ? ZCIO_ZCSEND_ALWAYS :
-				    method == 5 ? ZCIO_ZCSEND_ALWAYS | ZCIO_ZCSEND_URING : 0,
+				    method == SM_MSG_ZEROCOPY ? ZCIO_ZCSEND_ALWAYS :
+				    method == SM_AUTO ? 0 : ZCIO_ZCSEND_ALWAYS | ZCIO_ZCSEND_URING,
 				    NULL, &s.zs);
-	if (r == 0 && method == 5) {
+	if (r == 0 && method == SM_SEND_ZC_FIXED)
+		r = zcio_zcsend_register(s.zs, s.area, NBUF * stride);
+	if (r == 0 && (method == SM_SEND_ZC || method == SM_SEND_ZC_FIXED)) {
 		struct zcio_zcsend_info info;
 
-		/* Fallen back to MSG_ZEROCOPY: that is the msg_zerocopy row. */
+		/* Fallen back to MSG_ZEROCOPY: that is the msg_zerocopy row;
+		 * unregistered SEND_ZC is the send_zc row. */
 		zcio_zcsend_info(s.zs, &info);
 		if (!info.uring) {
 			snprintf(row->note, sizeof(row->note), "io_uring SEND_ZC unavailable: %s",
 				 strerror(info.uring_errno ? info.uring_errno : EOPNOTSUPP));
+			r = -EOPNOTSUPP;
+		} else if (method == SM_SEND_ZC_FIXED && !info.registered) {
+			snprintf(row->note, sizeof(row->note), "buffers not registered: %s",
+				 strerror(info.register_errno ? info.register_errno : EOPNOTSUPP));
 			r = -EOPNOTSUPP;
 		}
 	}
@@ -918,6 +939,7 @@ static void send_row(const struct cal_config *cfg, int method, uint64_t size, bo
 		row->completions = info.completed;
 		row->copied = info.completed_copied;
 		row->enobufs = info.enobufs;
+		row->fixed_sends = info.fixed_sends;
 		if (!row->note[0] && info.off == ZCIO_ZCSEND_OFF_COPIED)
 			snprintf(row->note, sizeof(row->note), "zero-copy off after COPIED");
 	}
@@ -935,8 +957,7 @@ static void send_row(const struct cal_config *cfg, int method, uint64_t size, bo
 		close(s.pipe[0]);
 		close(s.pipe[1]);
 	}
-	for (i = 0; i < NBUF; i++)
-		free(s.buf[i]);
+	free(s.area);
 }
 
 /* Fold `reps` runs of one row into rows[0]: medians of the rates and
@@ -997,16 +1018,16 @@ static void compare_group(struct cal_send_row *g)
 		/* vmsplice to a socket has no reuse rule (its buffer may change
 		 * in flight), and auto is the one compared: neither is a
 		 * candidate for the best safe fixed method. */
-		if (m == 1 || m == 4 || !g[m].ok)
+		if (m == SM_VMSPLICE || m == SM_AUTO || !g[m].ok)
 			continue;
 		if (!best || g[m].mib_s > best->mib_s)
 			best = &g[m];
 	}
 	for (m = 0; m < CAL_SEND_METHODS; m++)
-		g[m].vs_write = g[0].ok && g[m].ok ? paired_ratio(&g[m], &g[0]) : NAN;
-	if (best && g[4].ok) {
-		g[4].vs_best = paired_ratio(&g[4], best);
-		g[4].best = best->method;
+		g[m].vs_write = g[SM_WRITE].ok && g[m].ok ? paired_ratio(&g[m], &g[SM_WRITE]) : NAN;
+	if (best && g[SM_AUTO].ok) {
+		g[SM_AUTO].vs_best = paired_ratio(&g[SM_AUTO], best);
+		g[SM_AUTO].best = best->method;
 	}
 }
 
