@@ -147,16 +147,18 @@ status() {
 	fi
 }
 
-# by_uring NAME TOTAL HOW: --stats says io_uring moved TOTAL bytes, all
-# of them, with the source HOW ("tee()d from standard input", "through an
-# intake pipe").
+# by_uring NAME TOTAL HOW [COPIED]: --stats says io_uring delivered TOTAL
+# bytes, COPIED (default 0) of them written from memory and the others
+# tee()d or spliced, with the source HOW ("tee()d from standard input",
+# "through an intake pipe").
 by_uring() {
+	local copied=${4:-0}
 	load_stats "$ERR"
-	if [ "${STATS[total]:-x}" = "$2" ] && [ "${STATS[io_uring]:-0}" = "$2" ] &&
-		[[ $STATS_LINES == *"rounds,"*"$3"* ]]; then
-		pass "$1: io_uring moved all $2 bytes, $3"
+	if [ "${STATS[total]:-x}" = "$2" ] && [ "${STATS[io_uring]:-0}" = $(($2 - copied)) ] &&
+		[ "${STATS[copy]:-0}" = "$copied" ] && [[ $STATS_LINES == *"rounds,"*"$3"* ]]; then
+		pass "$1: $2 bytes through io_uring, $copied of them copied, $3"
 	else
-		fail "$1: io_uring moved all $2 bytes, $3" "[$STATS_LINES]"
+		fail "$1: $2 bytes through io_uring, $copied of them copied, $3" "[$STATS_LINES]"
 	fi
 }
 
@@ -203,7 +205,7 @@ if uring "$n"; then
 	RC=${PIPESTATUS[1]}
 	status "$n" 0
 	check_dests "$n" "$SUM"
-	by_uring "$n" $((SIZE * 5)) "tee()d from standard input"
+	by_uring "$n" $((SIZE * 5)) "tee()d from standard input" $((SIZE * 2))
 fi
 
 n="standard input /dev/null (no splice_read: EINVAL, then read)"
@@ -227,7 +229,7 @@ if uring "$n"; then
 	RC=$?
 	status "$n" 0
 	check_dests "$n" "$SUM"
-	by_uring "$n" $((SIZE * 3)) "through an intake pipe"
+	by_uring "$n" $((SIZE * 3)) "through an intake pipe" "$SIZE"
 fi
 
 # /dev/full has no splice_write (EINVAL): it is written to, fails with

@@ -108,6 +108,7 @@ struct tu_out {
 	uint32_t buf_off, buf_len;
 	uint64_t pos;
 	uint64_t bytes;         /* delivered */
+	uint64_t copied;        /* ...of them written from memory (copy route) */
 	bool dead, released;
 	bool out_again;         /* its fd said EAGAIN: poll it before the next try */
 	bool tee_again;         /* its tee said EAGAIN */
@@ -220,9 +221,11 @@ static enum tu_route route_for(int fd)
 
 /* ---- outputs ------------------------------------------------------------- */
 
-static void delivered(struct tu_out *d, int64_t n)
+static void delivered(struct tu_out *d, int64_t n, bool copied)
 {
 	d->bytes += (uint64_t)n;
+	if (copied)
+		d->copied += (uint64_t)n;
 }
 
 /* The output failed or its reader left: reported by tee.c's rule. */
@@ -581,7 +584,7 @@ static void complete(struct tu *u, const struct io_uring_cqe *cqe)
 	case K_OUT_SPLICE:
 		if (res > 0) {
 			d->held -= (uint32_t)res;
-			delivered(d, res);
+			delivered(d, res, false);
 			d->out_again = false;
 		} else if (res == -EAGAIN) {
 			d->out_again = true;
@@ -608,7 +611,7 @@ static void complete(struct tu *u, const struct io_uring_cqe *cqe)
 			d->buf_off += (uint32_t)res;
 			if (d->buf_off == d->buf_len)
 				d->buf_off = d->buf_len = 0;
-			delivered(d, res);
+			delivered(d, res, true);
 			d->out_again = false;
 		} else if (res == -EAGAIN) {
 			d->out_again = true;
@@ -620,7 +623,7 @@ static void complete(struct tu *u, const struct io_uring_cqe *cqe)
 		if (res > 0) {
 			d->pos += (uint64_t)res;
 			if (d->route == TU_DIRECT)
-				delivered(d, res);
+				delivered(d, res, false);
 			else
 				d->held += (uint32_t)res;
 			d->tee_again = false;
@@ -648,7 +651,7 @@ static void complete(struct tu *u, const struct io_uring_cqe *cqe)
 		if (res > 0) {
 			u->head += (uint64_t)res;
 			d->pos += (uint64_t)res;
-			delivered(d, res);
+			delivered(d, res, false);
 			d->out_again = false;
 		} else if (res == 0) {
 			if (u->direct)
@@ -756,9 +759,12 @@ static void print_stats(const struct tu *u)
 {
 	struct zcio_stats st = { 0 };
 
+	/* io_uring: by IORING_OP_TEE and IORING_OP_SPLICE, page references;
+	 * copy: by IORING_OP_WRITE from memory. */
 	for (unsigned i = 0; i < u->n; i++) {
 		st.bytes += u->out[i].bytes;
-		st.path_bytes[ZCIO_PATH_URING] += u->out[i].bytes;
+		st.path_bytes[ZCIO_PATH_URING] += u->out[i].bytes - u->out[i].copied;
+		st.path_bytes[ZCIO_PATH_COPY] += u->out[i].copied;
 	}
 	st.syscalls = u->enters;
 	st.waits = u->rounds;
