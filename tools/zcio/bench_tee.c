@@ -78,8 +78,10 @@ static void stats_paths(struct bench_tool *t, const char *errpath, struct bench_
 		if (!colon || sscanf(colon + 1, " %llu bytes%n", &v, &end) != 1 || !end)
 			continue;
 		*colon = '\0';
+		/* zcio tee --uring counts what it tee()d and spliced as
+		 * "io_uring", what it wrote from memory as "copy". */
 		if (!strcmp(s, "tee") || !strcmp(s, "splice") || !strcmp(s, "splice-pipe") ||
-		    !strcmp(s, "vmsplice"))
+		    !strcmp(s, "vmsplice") || !strcmp(s, "io_uring"))
 			run->zc_bytes += v;
 		if (!t->nruns && strcmp(s, "total") && t->npaths < BENCH_MAX_PATHS) {
 			/* The first timed run's paths stand for the tool. */
@@ -273,6 +275,7 @@ static void shm_cleanup(void)
 
 static int tee_scenario(struct bench_config *cfg, unsigned nout)
 {
+	static bool looked, uring;
 	struct tee_case *tc = calloc(1, sizeof(*tc));
 	char id[16], sz[32], *argv[TEE_MAX + 6];
 	struct bench_case *c;
@@ -338,6 +341,21 @@ static int tee_scenario(struct bench_config *cfg, unsigned nout)
 	argv[k++] = "--stats";
 	OUTPUTS();
 	bench_case_add(c, "zcio tee --copy", BENCH_PARSE_NONE, true, argv);
+	if (!looked) {
+		looked = true;
+		uring = bench_zcio_has_option(cfg, "tee", "--uring");
+	}
+	if (uring) {
+		k = 0;
+		argv[k++] = cfg->zcio;
+		argv[k++] = "tee";
+		argv[k++] = "--uring";
+		argv[k++] = "--stats";
+		OUTPUTS();
+		bench_case_add(c, "zcio tee --uring", BENCH_PARSE_NONE, true, argv);
+	} else {
+		bench_case_skip(c, "zcio tee --uring", "zcio tee --help shows no --uring option");
+	}
 	if (bench_which("tee", peer_tee, sizeof(peer_tee)) == 0) {
 		k = 0;
 		argv[k++] = peer_tee;
@@ -354,6 +372,7 @@ static int tee_scenario(struct bench_config *cfg, unsigned nout)
 	}
 	if (nout == 1)
 		bench_case_target(c, "zcio tee", "tee", "throughput", 1.5);
+	bench_case_target(c, "zcio tee --uring", "zcio tee", "throughput", 1.0);
 	return bench_run_and_print(c, cfg);
 }
 
