@@ -17,9 +17,16 @@
 #    the others exact, the early one got a prefix;
 #  - --policy drop and --copy are refused with --uring;
 #  - io_uring_setup failing with ENOSYS (no io_uring in the kernel) or EPERM
-#    (io_uring_disabled, seccomp), and io_uring_register failing (a kernel
-#    that cannot say whether it has IORING_OP_TEE): one warning, then the
+#    (io_uring_disabled, seccomp; also only for the real ring, after the
+#    probe's), io_uring_register failing (a kernel that cannot say whether
+#    it has IORING_OP_TEE), pipe2 failing with EMFILE: one warning, then the
 #    poll() fan-out, bytes exact; ENOMEM is a failure, not a fallback.
+#
+# The errnos io_uring's own operations answer cannot be injected with
+# strace (they are not system calls); they are caused instead: /dev/null
+# as standard input (no splice_read: EINVAL), /dev/full as an output (no
+# splice_write: EINVAL, as the consuming output and as one with a pipe of
+# its own), O_NONBLOCK ends (EAGAIN).
 #
 # Without io_uring here (or a zcio built without liburing) each part that
 # needs it is skipped, visibly.  ZCIO=build/asan/zcio runs it all under
@@ -234,12 +241,20 @@ fi
 
 # /dev/full has no splice_write (EINVAL): it is written to, fails with
 # ENOSPC, and is reported as without --uring.
-n="an output splice() refuses (/dev/full)"
+# First, /dev/full is the output that consumes the source (the first that
+# could be spliced to); then a file is, and /dev/full's own pipe is
+# spliced out.
+for order in first second; do
+n="an output splice() refuses (/dev/full), $order"
 if uring "$n"; then
 	reset_dests
 	add_dest file 0
-	cat "$SRC" | timeout -k 5 60 "$ZCIO" tee --uring --stats /dev/full "${DESTS[@]}" 2> "$ERR" |
-		cat > "$OUT"
+	if [ $order = first ]; then
+		set -- /dev/full "${DESTS[@]}"
+	else
+		set -- "${DESTS[@]}" /dev/full
+	fi
+	cat "$SRC" | timeout -k 5 60 "$ZCIO" tee --uring --stats "$@" 2> "$ERR" | cat > "$OUT"
 	RC=${PIPESTATUS[1]}
 	status "$n" 1
 	check_dests "$n: the others" "$SUM"
@@ -250,6 +265,7 @@ if uring "$n"; then
 		fail "$n: written to after EINVAL, its ENOSPC reported" "$(head -c 400 "$ERR")"
 	fi
 fi
+done
 
 n="O_NONBLOCK standard input and output"
 if uring "$n"; then
@@ -408,20 +424,25 @@ done
 
 # ---- io_uring refused: the poll() fan-out ------------------------------------
 # ENOSYS: a kernel without CONFIG_IO_URING.  EPERM: kernel.io_uring_disabled,
-# or a seccomp profile.  io_uring_register failing: a kernel before 5.6,
-# which cannot say whether it has IORING_OP_TEE (5.8).
+# or a seccomp profile; from the second call on: the probe's ring allowed,
+# the real one not.  io_uring_register failing: a kernel before 5.6, which
+# cannot say whether it has IORING_OP_TEE (5.8).  pipe2 failing EMFILE:
+# no fd for an output's pipe (the fan-out then copies).
 SIZE=4194389
 "$ZGEN" "$SIZE" 21 > "$SRC"
 SUM=$(csum "$SRC")
-for case in io_uring_setup:ENOSYS io_uring_setup:EPERM io_uring_register:EINVAL; do
-	sc=${case%:*} err=${case#*:}
-	n="--uring with $sc failing $err"
+for case in io_uring_setup:ENOSYS: io_uring_setup:EPERM: io_uring_setup:EPERM:2+ \
+	io_uring_register:EINVAL: pipe2:EMFILE:; do
+	IFS=: read -r sc err when <<< "$case"
+	n="--uring with $sc failing $err${when:+ from call $when}"
 	uring "$n" || continue
 	need_inject "$n" || continue
-	case $err in
-	ENOSYS) msg='io_uring not in this kernel (Function not implemented); using the poll() fan-out' ;;
-	EPERM) msg='io_uring not permitted (Operation not permitted); using the poll() fan-out' ;;
-	EINVAL) msg='cannot say what it supports (before 5.6) (Operation not supported); using the poll() fan-out' ;;
+	case $sc:$err:$when in
+	*ENOSYS:) msg='io_uring not in this kernel (Function not implemented); using the poll() fan-out' ;;
+	*EPERM:) msg='io_uring not permitted (Operation not permitted); using the poll() fan-out' ;;
+	*EPERM:2+) msg='io_uring_setup refused (Operation not permitted); using the poll() fan-out' ;;
+	*EINVAL:) msg='cannot say what it supports (before 5.6) (Operation not supported); using the poll() fan-out' ;;
+	pipe2*) msg='no pipe (Too many open files); using the poll() fan-out' ;;
 	esac
 	reset_dests
 	add_dest file 0
@@ -429,7 +450,8 @@ for case in io_uring_setup:ENOSYS io_uring_setup:EPERM io_uring_register:EINVAL;
 	add_dest tcp 2
 	# LeakSanitizer cannot run under ptrace (an ASan build of zcio).
 	cat "$SRC" | ASAN_OPTIONS=${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0 \
-		timeout -k 5 60 strace -f -qq -o /dev/null -e trace="$sc" -e inject="$sc:error=$err" \
+		timeout -k 5 60 strace -f -qq -o /dev/null -e trace="$sc" \
+		-e inject="$sc:error=$err${when:+:when=$when}" \
 		"$ZCIO" tee --uring --stats "${DESTS[@]}" 2> "$ERR" | cat > "$OUT"
 	RC=${PIPESTATUS[1]}
 	status "$n" 0
@@ -440,7 +462,10 @@ for case in io_uring_setup:ENOSYS io_uring_setup:EPERM io_uring_register:EINVAL;
 	else
 		fail "$n: one warning naming it" "$(grep -v stats: "$ERR" | head -c 300)"
 	fi
-	if [ "${STATS[tee]:-0}" -gt 0 ] && [ -z "${STATS[io_uring]:-}" ] &&
+	if [ "$sc" = pipe2 ] && [ "${STATS[copy]:-0}" = $((SIZE * 4)) ] &&
+		[ -z "${STATS[io_uring]:-}" ]; then
+		pass "$n: --stats: the poll() fan-out, copying without pipes, no ring"
+	elif [ "$sc" != pipe2 ] && [ "${STATS[tee]:-0}" -gt 0 ] && [ -z "${STATS[io_uring]:-}" ] &&
 		[ "${STATS[total]:-0}" = $((SIZE * 4)) ]; then
 		pass "$n: --stats: the poll() fan-out's tee(), no ring"
 	else

@@ -116,6 +116,7 @@ struct tu_out {
 
 struct tu {
 	struct io_uring ring;
+	bool ring_ok;           /* ring set up: exit it */
 	int in;                 /* standard input */
 	int src;                /* the pipe tee()d from: in, or intake[0] */
 	int intake[2];          /* -1 when in is a pipe */
@@ -779,11 +780,15 @@ static void print_stats(const struct tu *u)
 			  u->out[i].bytes);
 }
 
-static int setup(struct tu *u, int in, struct tee_uring_out *outs, unsigned n, uint32_t pipe_size)
+/* Returns 0, or -errno with *why; *fallback set when nothing has been read
+ * and the poll() fan-out can take over. */
+static int setup(struct tu *u, int in, struct tee_uring_out *outs, unsigned n, uint32_t pipe_size,
+		 const char **why, bool *fallback)
 {
 	unsigned sq = 8, want = n * OPS_PER_OUT + OPS_FIXED;
 	int r;
 
+	*fallback = false;
 	u->in = in;
 	u->n = n;
 	u->last = -1;
@@ -792,13 +797,33 @@ static int setup(struct tu *u, int in, struct tee_uring_out *outs, unsigned n, u
 	u->pipe_size = pipe_size ? pipe_size : DEFAULT_PIPE_SIZE;
 	if (u->pipe_size > pipe_max())
 		u->pipe_size = pipe_max();
+	*why = "setting up";
 	u->out = calloc(n ? n : 1, sizeof(*u->out));
 	if (!u->out)
 		return -ENOMEM;
+	for (unsigned i = 0; i < n; i++)
+		u->out[i].pipe[0] = u->out[i].pipe[1] = -1;
 	while (sq < want)
 		sq <<= 1;
-	if (sq > SQ_MAX)
+	if (sq > SQ_MAX) {
+		*why = "too many outputs for one ring";
+		*fallback = true;
 		return -E2BIG;
+	}
+	r = uring_ring_init(&u->ring, sq, sq * 2);
+	if (r == -ENOSYS || r == -EPERM) {
+		/* The probe's small ring was allowed and this one is not:
+		 * io_uring_disabled or a seccomp filter that changed between
+		 * the two, or a filter on the ring's size. */
+		*why = "io_uring_setup refused";
+		*fallback = true;
+		return r;
+	}
+	if (r < 0) {
+		*why = "io_uring_setup failed";
+		return r;
+	}
+	u->ring_ok = true;
 	u->direct = is_fifo(in);
 	if (u->direct) {
 		u->src = in;
@@ -806,7 +831,7 @@ static int setup(struct tu *u, int in, struct tee_uring_out *outs, unsigned n, u
 	} else {
 		r = pipe_new(u->intake, u->pipe_size, &u->intake_cap);
 		if (r < 0)
-			return r;
+			goto no_pipe;
 		u->src = u->intake[0];
 		/* Terminals and datagram sockets cannot be spliced from:
 		 * they are read (the route an output of that kind gets). */
@@ -820,28 +845,38 @@ static int setup(struct tu *u, int in, struct tee_uring_out *outs, unsigned n, u
 		struct tu_out *d = &u->out[i];
 
 		d->o = &outs[i];
-		d->pipe[0] = d->pipe[1] = -1;
 		d->route = route_for(outs[i].fd);
+		if (d->route == TU_DIRECT)
+			(void)pipe_grow(outs[i].fd, u->pipe_size);
+		r = out_prepare(u, d);
+		if (r == -ENOMEM)
+			return r;
+		if (r < 0)
+			goto no_pipe;
+	}
+	for (unsigned i = 0; i < n; i++) {
 		if (outs[i].owned && outs[i].is_socket) {
 			/* Our own socket, connected nonblocking: blocking is
-			 * what an io-wq worker wants (no EAGAIN, no poll). */
+			 * what an io-wq worker wants (no EAGAIN, no poll).
+			 * Last, so that a fallback finds it as it was. */
 			int fl = fcntl(outs[i].fd, F_GETFL);
 
 			if (fl >= 0)
 				(void)fcntl(outs[i].fd, F_SETFL, fl & ~O_NONBLOCK);
 		}
-		if (d->route == TU_DIRECT)
-			(void)pipe_grow(outs[i].fd, u->pipe_size);
-		r = out_prepare(u, d);
-		if (r < 0)
-			return r;
 	}
-	return uring_ring_init(&u->ring, sq, sq * 2);
+	return 0;
+no_pipe:
+	/* EMFILE, ENFILE: no fd for a pipe; the fan-out copies through
+	 * memory where it cannot have one. */
+	*why = "no pipe";
+	*fallback = r == -EMFILE || r == -ENFILE;
+	return r;
 }
 
-static void teardown(struct tu *u, bool ring)
+static void teardown(struct tu *u)
 {
-	if (ring)
+	if (u->ring_ok)
 		io_uring_queue_exit(&u->ring);
 	for (unsigned i = 0; u->out && i < u->n; i++) {
 		pipe_close(u->out[i].pipe);
@@ -871,15 +906,14 @@ int tee_uring(int in, struct tee_uring_out *outs, unsigned n, uint32_t pipe_size
 		*failed = true;
 		return 0;
 	}
-	r = setup(&u, in, outs, n, pipe_size);
-	if (r == -E2BIG) {
-		teardown(&u, false);
-		cli_error(CMD, "--uring: %u outputs do not fit one ring; using the poll() fan-out", n);
-		return 1;
-	}
+	r = setup(&u, in, outs, n, pipe_size, &why, &unavailable);
 	if (r < 0) {
-		teardown(&u, false);
-		cli_error(CMD, "--uring: %s", strerror(-r));
+		teardown(&u);
+		if (unavailable) {
+			cli_error(CMD, "--uring: %s (%s); using the poll() fan-out", why, strerror(-r));
+			return 1;
+		}
+		cli_error(CMD, "--uring: %s: %s", why, strerror(-r));
 		*failed = true;
 		return 0;
 	}
@@ -893,7 +927,7 @@ int tee_uring(int in, struct tee_uring_out *outs, unsigned n, uint32_t pipe_size
 	}
 	if (want_stats)
 		print_stats(&u);
-	teardown(&u, true);
+	teardown(&u);
 	return 0;
 }
 
