@@ -10,6 +10,8 @@
 #    socket) and outputs splice() refuses (a datagram socket, /dev/full's
 #    EINVAL, O_APPEND files with -a): read and written instead, exact;
 #  - O_NONBLOCK standard input and output (EAGAIN, then a poll): exact;
+#  - only pipes, read in odd amounts through small pipes: tee()s and the
+#    consuming splice() come up short, and every output is still exact;
 #  - a slow reader (one that sleeps between reads) still gets every byte,
 #    and paces the others; a stalled one costs no CPU while it stalls;
 #  - readers that leave early: status and messages as without --uring
@@ -285,6 +287,54 @@ if uring "$n"; then
 		fail "$n: EAGAIN answered with polls" "$(grep 'rounds,' "$ERR")"
 	fi
 fi
+
+# ---- partial tee()s and splice()s ------------------------------------------------
+# irregular FROM OUT: read FROM in chunks of 1 byte to 96 KiB, napping now
+# and then, into OUT.
+irregular() {
+	local part=$2.part n
+	exec 3< "$1"
+	: > "$2"
+	while :; do
+		n=$((RANDOM % 4 == 0 ? RANDOM % 3 + 1 : RANDOM * 3 + 1))
+		head -c "$n" <&3 > "$part" || break
+		[ -s "$part" ] || break
+		cat "$part" >> "$2"
+		[ $((RANDOM % 8)) = 0 ] && sleep 0.005
+	done
+	exec 3<&-
+}
+
+# Only pipes (the consuming output is then a pipe too, whose free room
+# decides how much a splice moves), small pipes, readers taking odd
+# amounts: tee()s and the consuming splice() come up short, each output
+# at its own position; nothing may be lost or reordered.
+for ps in 4096 65536; do
+	n="stdout + 3 FIFOs, all read irregularly, --pipe-size $ps"
+	uring "$n" || continue
+	reset_dests
+	"$ZGEN" 4194311 "$ps" > "$T_TMP/src.irr"
+	for i in 1 2 3; do
+		mkfifo "$T_TMP/fifo.$i"
+		irregular "$T_TMP/fifo.$i" "$T_TMP/out.$i" &
+		WAITS+=($!)
+		at_exit "kill $!"
+		DESTS+=("$T_TMP/fifo.$i") CHECK+=("$T_TMP/out.$i") SKIPB+=(0)
+	done
+	cat "$T_TMP/src.irr" | timeout -k 5 60 "$ZCIO" tee --uring --pipe-size "$ps" --stats \
+		"${DESTS[@]}" 2> "$ERR" | irregular /dev/stdin "$OUT"
+	RC=${PIPESTATUS[1]}
+	status "$n" 0
+	check_dests "$n" "$(csum "$T_TMP/src.irr")"
+	by_uring "$n" $((4194311 * 4)) "tee()d from standard input"
+	line=$(grep 'rounds,' "$ERR")
+	if [[ $line =~ short:\ ([0-9]+)\ tee,\ ([0-9]+)\ consuming ]] &&
+		[ $((BASH_REMATCH[1] + BASH_REMATCH[2])) -gt 0 ]; then
+		pass "$n: partial results happened (${line##*short: })"
+	else
+		fail "$n: partial results happened" "$line"
+	fi
+done
 
 # ---- slow and stalled readers ----------------------------------------------------
 n="a slow FIFO reader (64 KiB, then 20 ms asleep)"

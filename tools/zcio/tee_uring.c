@@ -95,8 +95,8 @@ enum tu_kind {
 	K_POLL, K_OUT_SPLICE, K_OUT_READ, K_OUT_WRITE, K_TEE, K_LAST, K_DISCARD,
 	K_FILL, K_FILL_READ, K_FILL_WRITE,
 };
-/* user_data: the output's index << 8 | kind, and this bit for the fill's
- * operations, which are not part of a round. */
+/* user_data: the length asked for << 32 | the output's index << 8 | kind,
+ * and this bit for the fill's operations, which are not part of a round. */
 #define UD_FILL 0x80u
 
 struct tu_out {
@@ -138,6 +138,7 @@ struct tu {
 	int devnull;
 	bool *failed;
 	uint64_t enters, rounds, ops_tee, ops_splice, ops_copy, ops_poll;
+	uint64_t short_tee, short_splice; /* chain operations that moved less than asked */
 };
 
 static uint32_t pipe_max(void)
@@ -298,6 +299,12 @@ static struct io_uring_sqe *sqe_for(struct tu *u, unsigned idx, unsigned kind)
 	return sqe;
 }
 
+/* Remember what a chain operation asked for, to count short results. */
+static void asked(struct io_uring_sqe *sqe, uint64_t len)
+{
+	sqe->user_data |= len << 32;
+}
+
 /* POLL_ADD linked in front of the next operation. */
 static void poll_first(struct tu *u, unsigned idx, int fd, short events, unsigned fill)
 {
@@ -403,6 +410,7 @@ static void add_chain(struct tu *u)
 			}
 			sqe = sqe_for(u, (unsigned)u->last, K_LAST);
 			io_uring_prep_splice(sqe, u->src, -1, d->o->fd, -1, (unsigned)len, 0);
+			asked(sqe, len);
 			sqe->flags |= IOSQE_IO_LINK;
 			tail_sqe = sqe;
 			u->ops_splice++;
@@ -416,6 +424,7 @@ static void add_chain(struct tu *u)
 			len = u->pipe_size;
 		sqe = sqe_for(u, 0, K_DISCARD);
 		io_uring_prep_splice(sqe, u->src, -1, u->devnull, -1, (unsigned)len, 0);
+		asked(sqe, len);
 		sqe->flags |= IOSQE_IO_LINK;
 		tail_sqe = sqe;
 		u->ops_splice++;
@@ -446,6 +455,7 @@ static void add_chain(struct tu *u)
 		}
 		sqe = sqe_for(u, i, K_TEE);
 		io_uring_prep_tee(sqe, u->src, target, (unsigned)len, 0);
+		asked(sqe, len);
 		sqe->flags |= IOSQE_IO_LINK;
 		tail_sqe = sqe;
 		u->ops_tee++;
@@ -509,7 +519,7 @@ static bool retry_later(int res)
 static void complete(struct tu *u, const struct io_uring_cqe *cqe)
 {
 	uint64_t ud = io_uring_cqe_get_data64(cqe);
-	unsigned kind = ud & 0x7f, idx = (unsigned)(ud >> 8);
+	unsigned kind = ud & 0x7f, idx = (unsigned)(ud >> 8) & 0xffffffu;
 	struct tu_out *d = idx < u->n ? &u->out[idx] : NULL;
 	int res = cqe->res;
 
@@ -517,6 +527,13 @@ static void complete(struct tu *u, const struct io_uring_cqe *cqe)
 		u->fill_left--;
 	else
 		u->round_left--;
+	if (res > 0 && (uint64_t)res < ud >> 32) {
+		/* Short: what the chain had behind it was cancelled. */
+		if (kind == K_TEE)
+			u->short_tee++;
+		else
+			u->short_splice++;
+	}
 	switch (kind) {
 	case K_POLL:
 		return; /* the operation it guards says what happened */
@@ -772,9 +789,10 @@ static void print_stats(const struct tu *u)
 	cli_print_stats(CMD, &st);
 	cli_error(CMD, "stats: io_uring: %" PRIu64 " rounds, %" PRIu64 " io_uring_enter, "
 		  "%" PRIu64 " tee, %" PRIu64 " splice, %" PRIu64 " read+write, %" PRIu64 " poll "
-		  "operations, %s",
+		  "operations, %s; short: %" PRIu64 " tee, %" PRIu64 " consuming splice",
 		  u->rounds, u->enters, u->ops_tee, u->ops_splice, u->ops_copy, u->ops_poll,
-		  u->direct ? "tee()d from standard input" : "through an intake pipe");
+		  u->direct ? "tee()d from standard input" : "through an intake pipe",
+		  u->short_tee, u->short_splice);
 	for (unsigned i = 0; i < u->n; i++)
 		cli_error(CMD, "stats: output %s: %" PRIu64 " bytes", u->out[i].o->name,
 			  u->out[i].bytes);
