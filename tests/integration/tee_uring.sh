@@ -16,7 +16,8 @@
 #    and paces the others; a stalled one costs no CPU while it stalls;
 #  - readers that leave early: status and messages as without --uring
 #    (a pipe's reader quietly, a socket peer with a message and status 1),
-#    the others exact, the early one got a prefix;
+#    the others exact, the early one got a prefix; when every reader has
+#    gone, it stops reading;
 #  - --policy drop and --copy are refused with --uring;
 #  - io_uring_setup failing with ENOSYS (no io_uring in the kernel) or EPERM
 #    (io_uring_disabled, seccomp; also only for the real ring, after the
@@ -458,6 +459,25 @@ for leaver in fifo stdout tcp; do
 		fail "$n: it got its prefix" "$(size_of "$EARLY") bytes"
 	fi
 done
+
+# Every reader leaves: zcio tee stops reading (its source sees EPIPE long
+# before 1 GiB), status 0, as without --uring.
+n="--uring: every reader leaves"
+if uring "$n"; then
+	rm -f "$T_TMP/fifo.all"
+	mkfifo "$T_TMP/fifo.all"
+	head -c 1000 "$T_TMP/fifo.all" > /dev/null &
+	"$ZGEN" 1073741824 3 | timeout -k 5 30 "$ZCIO" tee --uring "$T_TMP/fifo.all" 2> "$ERR" |
+		head -c 5000 > /dev/null
+	st=("${PIPESTATUS[@]}")
+	RC=${st[1]}
+	status "$n" 0
+	if [ "${st[0]}" = 141 ] && ! grep -q . "$ERR"; then
+		pass "$n: it stopped reading (its source died of SIGPIPE), no message"
+	else
+		fail "$n: it stopped reading" "source status ${st[0]}: $(head -c 300 "$ERR")"
+	fi
+fi
 
 # ---- options that do not go with --uring ----------------------------------------
 for opt in "--policy drop" "--copy"; do

@@ -356,8 +356,8 @@ static bool may_be_last(const struct tu *u, const struct tu_out *d)
 }
 
 /* The output that consumes the source: the one before if it still can,
- * else one holding nothing at head, one with a pipe of its own to skip
- * rather than a pipe (its splice saves it a hop). */
+ * else one at head holding nothing, a file or socket rather than a pipe
+ * (spliced to directly, it skips the hop through a pipe of its own). */
 static void pick_last(struct tu *u)
 {
 	if (u->last >= 0 && may_be_last(u, &u->out[u->last]))
