@@ -71,6 +71,7 @@ static const struct cli_option bench_options[] = {
 	{ NULL, "--stream-size", "BYTES", "Bytes of the relay-stream and tee streams (default 4G, or --size when given)." },
 	{ NULL, "--duration", "SECONDS", "Length of each fixed-time run: wrk, request/reply (default 10)." },
 	{ NULL, "--netns", "A:B", "send-sizes and recv: measure across these network namespaces (scripts/netns-testbed up)." },
+	{ NULL, "--row-seconds", "SECONDS", "send-sizes and recv: length of one timed row (default 0.32); longer rows blur less." },
 	{ NULL, NULL, NULL, NULL },
 };
 
@@ -224,6 +225,7 @@ static int bench_main(int argc, char **argv)
 		{ "stream-size", required_argument, NULL, 'Z' },
 		{ "duration", required_argument, NULL, 'D' },
 		{ "netns", required_argument, NULL, 'N' },
+		{ "row-seconds", required_argument, NULL, 'R' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -268,6 +270,16 @@ static int bench_main(int argc, char **argv)
 			cfg.duration = strtod(optarg, &end);
 			if (end == optarg || *end || !(cfg.duration >= 0.5 && cfg.duration <= 3600)) {
 				cli_error("bench", "--duration: not 0.5 to 3600 seconds: %s", optarg);
+				return CLI_USAGE;
+			}
+			break;
+		}
+		case 'R': {
+			char *end;
+
+			cfg.row_seconds = strtod(optarg, &end);
+			if (end == optarg || *end || !(cfg.row_seconds >= 0.05 && cfg.row_seconds <= 60)) {
+				cli_error("bench", "--row-seconds: not 0.05 to 60 seconds: %s", optarg);
 				return CLI_USAGE;
 			}
 			break;

@@ -259,6 +259,7 @@ struct bench_config {
 	uint64_t stream_size;  /* relay-stream and tee (default 4G, or --size) */
 	double duration;       /* seconds of each fixed-time run (wrk, rr) */
 	const char *netns;     /* --netns A:B for calibrate, or NULL */
+	double row_seconds;    /* --row-seconds for calibrate's rows, or 0 */
 	bool keep;
 	unsigned seq;          /* runs so far, all cases */
 	double load_start, load_end; /* 1-minute load average (-1: unknown) */

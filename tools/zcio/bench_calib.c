@@ -143,8 +143,8 @@ static void parse_json(const char *path)
 
 static int calib_run(struct bench_config *cfg)
 {
-	char json[4200], outpath[4200], repeat[16], netns[300], line[300];
-	char *argv[16];
+	char json[4200], outpath[4200], repeat[16], netns[300], line[300], time[32];
+	char *argv[18];
 	struct bench_proc p = { .role = BENCH_TOOL, .fd = { -1, -1, -1 } };
 	unsigned k = 0;
 	double secs;
@@ -169,10 +169,16 @@ static int calib_run(struct bench_config *cfg)
 		snprintf(netns, sizeof(netns), "--netns=%s", cfg->netns);
 		argv[k++] = netns;
 	}
+	time[0] = '\0';
+	if (cfg->row_seconds > 0) {
+		/* calibrate's --time is one crossover run; a row lasts 8 of them. */
+		snprintf(time, sizeof(time), "--time=%g", cfg->row_seconds / 8);
+		argv[k++] = time;
+	}
 	argv[k] = NULL;
 	snprintf(cal_command, sizeof(cal_command), "zcio calibrate --report --no-write --routes=, "
-		 "--repeat %s --json $DIR/calibrate.json%s%s", repeat, cfg->netns ? " " : "",
-		 cfg->netns ? netns : "");
+		 "--repeat %s --json $DIR/calibrate.json%s%s%s%s", repeat, cfg->netns ? " " : "",
+		 cfg->netns ? netns : "", time[0] ? " " : "", time);
 	fprintf(stderr, "== send-sizes, recv: %s\n", cal_command);
 	out = open(outpath, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
 	if (out < 0)

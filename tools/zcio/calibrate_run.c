@@ -14,7 +14,8 @@
  * send-sizes: message sizes over one TCP connection per method and size,
  * each method on its own, "untouched" (the same bytes resent) and
  * "touched" (every buffer written first; MSG_ZEROCOPY and io_uring SEND_ZC
- * then have to wait for a buffer's completion before writing it again).
+ * then have to wait for a buffer's completion before writing it again, and
+ * move on to another buffer while it is in flight).
  *
  * recv: one sender (MSG_ZEROCOPY, whose pages the kernel copies on local
  * delivery into fresh whole pages, which TCP_ZEROCOPY_RECEIVE can map),
@@ -777,14 +778,22 @@ static int vmsplice_all(struct sender *s, const unsigned char *p, size_t n)
 
 static int zs_message(struct sender *s)
 {
-	unsigned b = s->touched ? s->turn++ % NBUF : 0;
+	unsigned b = 0;
 	int r;
 
 	if (s->touched) {
-		/* This buffer is written again: wait for its completions. */
-		r = wait_free(s->snd, s->zs, &s->k, s->last[b]);
-		if (r < 0)
-			return r;
+		/* Write the buffer written last again if all its sends have
+		 * completed (a copied send completes at once), as an
+		 * application's free list would hand it out: it is still warm
+		 * in the cache, as write()'s single buffer is.  Otherwise move
+		 * on to the next one, once its completions are in. */
+		b = s->turn;
+		if (s->k.reaped < s->last[b]) {
+			b = s->turn = (b + 1) % NBUF;
+			r = wait_free(s->snd, s->zs, &s->k, s->last[b]);
+			if (r < 0)
+				return r;
+		}
 		memset(s->buf[b], s->fill++, s->size);
 	}
 	r = zc_send_all(s->snd, s->zs, &s->k, s->buf[b], s->size);
