@@ -169,6 +169,13 @@ n="unknown global option"
 z 2 "$n" --bogus
 err_has "$n" "bogus"
 
+# ---- bench: option values are checked before anything runs -------------
+for v in 0 0.01 61 x; do
+	n="bench --row-seconds $v"
+	z 2 "$n" bench --row-seconds "$v" send-sizes
+	err_has "$n" "--row-seconds: not 0.05 to 60 seconds"
+done
+
 # ---- help, version --------------------------------------------------------
 n="--help"
 z 0 "$n" --help
