@@ -3,7 +3,7 @@
  * region (io_uring fixed buffers), sends outside it, the refusals that
  * leave sends unregistered, and what registration is charged.
  *
- * The writer owns one region cut into NBUF slices.  Message k of the
+ * The writer (tu_zcsend.h) owns one region cut into NBUF slices.  Message k of the
  * stream is the pattern of sequence number k (tu_fill with seed SEED0 + k);
  * the writer writes it into slice k % nbuf, sends it (a short send: the
  * rest under the next cookie), and writes that slice again only after
@@ -19,11 +19,11 @@
 #include "testutil.h"
 #include "tu_seccomp.h"
 #include "tu_unpriv.h"
+#include "tu_zcsend.h"
 #include "zcsend_uring.h"
 
-#define NBUF 8
+#define NBUF TU_ZC_NBUF
 #define SEED0 5000
-#define COOKIES 65536 /* more pieces than this are never in flight */
 
 static bool have_send_zc;
 static char why_not[128];
@@ -53,62 +53,6 @@ struct frun {
 	size_t slice_bytes[NBUF]; /* bytes sent from each slice */
 };
 
-/* The stream: message k holds the pattern of sequence number k. */
-static uint8_t *make_stream(size_t total, size_t msg)
-{
-	uint8_t *s = malloc(total);
-	size_t off;
-
-	assert_non_null(s);
-	for (off = 0; off < total; off += msg)
-		tu_fill(s + off, total - off < msg ? total - off : msg, SEED0 + off / msg);
-	return s;
-}
-
-struct sender {
-	struct zcio_zcsend *zs;
-	struct frun *r;
-	uint64_t expect_cookie;
-	int outstanding[NBUF];   /* cookies in flight per slice */
-	uint8_t owner[COOKIES];  /* slice of cookie c: owner[c % COOKIES] */
-	char err[160];
-};
-
-/* Reap completions: each cookie must come back once, in send order. */
-static bool reap(struct sender *s)
-{
-	uint64_t done[NBUF];
-	int n, k;
-
-	do {
-		n = zcio_zcsend_reap(s->zs, done, NBUF, &s->r->st);
-		if (n < 0) {
-			snprintf(s->err, sizeof(s->err), "reap: %s", strerror(-n));
-			return false;
-		}
-		for (k = 0; k < n; k++) {
-			if (done[k] != s->expect_cookie) {
-				snprintf(s->err, sizeof(s->err), "cookie %llu reported, %llu expected",
-					 (unsigned long long)done[k],
-					 (unsigned long long)s->expect_cookie);
-				return false;
-			}
-			s->expect_cookie++;
-			s->outstanding[s->owner[done[k] % COOKIES]]--;
-			s->r->reaped++;
-		}
-	} while (n == NBUF);
-	return true;
-}
-
-static void wait_completion(struct zcio_zcsend *zs)
-{
-	struct zcio_zcsend_info info;
-
-	if (zcio_zcsend_info(zs, &info) == 0)
-		tu_wait_fd(info.wait_fd, (short)info.wait_events, 1000);
-}
-
 /*
  * Make a zcsend on wr, register r->reg_len bytes of the region, and send
  * r->total bytes of the stream from its slices.  Returns NULL, or what went
@@ -117,79 +61,39 @@ static void wait_completion(struct zcio_zcsend *zs)
 static const char *send_slices(struct frun *r, int wr)
 {
 	static char err[160];
-	struct sender *s = calloc(1, sizeof(*s));
-	int nbuf = r->nbuf ? r->nbuf : NBUF, b = 0, rc;
-	size_t sent = 0;
-	uint64_t k = 0;
+	struct tu_zc_writer *w = calloc(1, sizeof(*w));
+	uint8_t *slices[NBUF];
+	int nbuf = r->nbuf ? r->nbuf : NBUF, i, rc;
 	bool own = !r->region;
 
 	err[0] = 0;
-	if (!s)
+	if (!w)
 		return "calloc";
-	s->r = r;
+	w->st = &r->st;
 	if (own)
 		r->region = aligned_alloc(4096, (r->msg * (size_t)nbuf + 4095) / 4096 * 4096);
-	rc = zcio_zcsend_new(wr, r->flags, NULL, &s->zs);
+	for (i = 0; i < nbuf; i++)
+		slices[i] = r->region + (size_t)i * r->msg;
+	rc = zcio_zcsend_new(wr, r->flags, NULL, &w->zs);
 	if (rc < 0) {
 		snprintf(err, sizeof(err), "zcio_zcsend_new: %s", strerror(-rc));
 		goto out;
 	}
-	r->reg_rc = r->reg_len ? zcio_zcsend_register(s->zs, r->region, r->reg_len) : 0;
-	zcio_zcsend_info(s->zs, &r->reg_info);
-	while (sent < r->total && !err[0]) {
-		size_t len = r->total - sent < r->msg ? r->total - sent : r->msg, off = 0;
-		uint8_t *slice = r->region + (size_t)b * r->msg;
-
-		if (!reap(s))
-			break;
-		if (s->outstanding[b]) {
-			/* This slice is still the kernel's: never touch it. */
-			wait_completion(s->zs);
-			continue;
-		}
-		tu_fill(slice, len, SEED0 + k);
-		while (off < len) {
-			int64_t n = zcio_zcsend_send(s->zs, slice + off, len - off, r->cookies, &r->st);
-
-			if (n == -EAGAIN) {
-				tu_wait_fd(wr, POLLOUT, 1000);
-				if (!reap(s))
-					break;
-				continue;
-			}
-			if (n <= 0) {
-				snprintf(err, sizeof(err), "send: %s", strerror((int)-n));
-				break;
-			}
-			s->owner[r->cookies % COOKIES] = (uint8_t)b;
-			s->outstanding[b]++;
-			r->cookies++;
-			r->slice_bytes[b] += (size_t)n;
-			off += (size_t)n;
-		}
-		sent += len;
-		k++;
-		b = (b + 1) % nbuf;
-	}
-	while (!err[0] && !s->err[0] && zcio_zcsend_pending(s->zs)) {
-		if (!reap(s))
-			break;
-		if (zcio_zcsend_pending(s->zs))
-			wait_completion(s->zs);
-	}
-	if (!err[0] && s->err[0])
-		snprintf(err, sizeof(err), "%s", s->err);
-	if (!err[0] && s->expect_cookie != r->cookies)
-		snprintf(err, sizeof(err), "%llu of %llu cookies reported",
-			 (unsigned long long)s->expect_cookie, (unsigned long long)r->cookies);
-	zcio_zcsend_info(s->zs, &r->info);
-	zcio_zcsend_free(s->zs);
+	r->reg_rc = r->reg_len ? zcio_zcsend_register(w->zs, r->region, r->reg_len) : 0;
+	zcio_zcsend_info(w->zs, &r->reg_info);
+	if (!tu_zc_send_stream(w, wr, slices, nbuf, r->total, r->msg, SEED0))
+		snprintf(err, sizeof(err), "%s", w->err);
+	r->cookies = w->cookies;
+	r->reaped = w->reaped;
+	memcpy(r->slice_bytes, w->buf_bytes, sizeof(r->slice_bytes));
+	zcio_zcsend_info(w->zs, &r->info);
+	zcio_zcsend_free(w->zs);
 out:
 	if (own) {
 		free(r->region);
 		r->region = NULL;
 	}
-	free(s);
+	free(w);
 	return err[0] ? err : NULL;
 }
 
@@ -215,7 +119,7 @@ static void set_bufs(int rd, int wr, int size)
  * then what must hold of any run. */
 static void run_fixed(struct frun *r)
 {
-	uint8_t *expect = make_stream(r->total, r->msg);
+	uint8_t *expect = tu_zc_stream(r->total, r->msg, SEED0);
 	struct tu_consumer c = { .expect = expect, .expect_len = r->total, .chunk = 32 * TU_KIB,
 				 .delay_us = r->delay_us };
 	const char *err;
@@ -395,7 +299,7 @@ static void register_replace_unregister_busy(void **state)
 	assert_int_equal(tu_read_full(rd, got, msg * nmsg), (ssize_t)bytes);
 	assert_memory_equal(got, region, bytes);
 	for (tries = 0; tries < 500 && reaped < sent; tries++) {
-		wait_completion(zs);
+		tu_zc_wait_completion(zs);
 		n = zcio_zcsend_reap(zs, cookies, 64, NULL);
 		assert_true(n >= 0);
 		reaped += (uint64_t)n;
@@ -600,7 +504,7 @@ static void file_backed_region_sends_unregistered(void **state)
  * it may exit 77 to skip (saying why on stdout). */
 static void in_child(struct frun *r, const char *(*fn)(struct frun *r, int wr))
 {
-	uint8_t *expect = make_stream(r->total, r->msg);
+	uint8_t *expect = tu_zc_stream(r->total, r->msg, SEED0);
 	struct tu_consumer c = { .expect = expect, .expect_len = r->total, .chunk = 32 * TU_KIB,
 				 .delay_us = r->delay_us };
 	int rd, wr, status;
@@ -811,7 +715,7 @@ static void no_fd_leak_with_registered_regions(void **state)
 			int tries;
 
 			for (tries = 0; tries < 100 && zcio_zcsend_pending(zs); tries++) {
-				wait_completion(zs);
+				tu_zc_wait_completion(zs);
 				assert_true(zcio_zcsend_reap(zs, &cookie, 1, NULL) >= 0);
 			}
 			assert_int_equal(cookie, (uint64_t)i);

@@ -3,7 +3,7 @@
  * SEND_ZC, its two completions, short sends, COPIED notifications, and the
  * fall back to MSG_ZEROCOPY where io_uring cannot be used.
  *
- * The writer owns NBUF buffers.  Message k of the stream is the pattern of
+ * The writer (tu_zcsend.h) owns NBUF buffers.  Message k of the stream is the pattern of
  * sequence number k (tu_fill with seed SEED0 + k); the writer writes it into
  * a buffer, sends it (a short send: the rest under the next cookie), and
  * writes that buffer again only after zcio_zcsend_reap() has reported every
@@ -18,6 +18,7 @@
 #include "testutil.h"
 #include "tu_seccomp.h"
 #include "tu_unpriv.h"
+#include "tu_zcsend.h"
 #include "thresholds.h"
 #include "zcsend_uring.h"
 
@@ -25,9 +26,8 @@
 #include <liburing.h>
 #endif
 
-#define NBUF 8
+#define NBUF TU_ZC_NBUF
 #define SEED0 1000
-#define COOKIES 65536 /* more pieces than this are never in flight */
 
 static bool have_send_zc;  /* io_uring with SEND_ZC, and zcio built with it */
 static char why_not[128];
@@ -54,54 +54,6 @@ struct run {
 	uint64_t cookies, reaped, short_sends;
 };
 
-/* The stream: message k holds the pattern of sequence number k. */
-static uint8_t *make_stream(size_t total, size_t msg)
-{
-	uint8_t *s = malloc(total);
-	size_t off;
-
-	assert_non_null(s);
-	for (off = 0; off < total; off += msg)
-		tu_fill(s + off, total - off < msg ? total - off : msg, SEED0 + off / msg);
-	return s;
-}
-
-struct sender {
-	struct zcio_zcsend *zs;
-	struct run *r;
-	uint64_t expect_cookie;
-	int outstanding[NBUF];   /* cookies in flight per buffer */
-	uint8_t owner[COOKIES];  /* buffer of cookie c: owner[c % COOKIES] */
-	char err[160];
-};
-
-/* Reap completions: each cookie must come back once, in send order. */
-static bool reap(struct sender *s)
-{
-	uint64_t done[NBUF];
-	int n, k;
-
-	do {
-		n = zcio_zcsend_reap(s->zs, done, NBUF, &s->r->st);
-		if (n < 0) {
-			snprintf(s->err, sizeof(s->err), "reap: %s", strerror(-n));
-			return false;
-		}
-		for (k = 0; k < n; k++) {
-			if (done[k] != s->expect_cookie) {
-				snprintf(s->err, sizeof(s->err), "cookie %llu reported, %llu expected",
-					 (unsigned long long)done[k],
-					 (unsigned long long)s->expect_cookie);
-				return false;
-			}
-			s->expect_cookie++;
-			s->outstanding[s->owner[done[k] % COOKIES]]--;
-			s->r->reaped++;
-		}
-	} while (n == NBUF);
-	return true;
-}
-
 /* The fd where completions are signalled (the ring for SEND_ZC). */
 static int completion_fd(struct zcio_zcsend *zs, short *ev)
 {
@@ -112,15 +64,6 @@ static int completion_fd(struct zcio_zcsend *zs, short *ev)
 	return info.wait_fd;
 }
 
-/* Wait for completions there. */
-static void wait_completion(struct zcio_zcsend *zs)
-{
-	struct zcio_zcsend_info info;
-
-	if (zcio_zcsend_info(zs, &info) == 0)
-		tu_wait_fd(info.wait_fd, (short)info.wait_events, 1000);
-}
-
 /*
  * Send r->total bytes of the stream over wr, message by message, from NBUF
  * buffers.  Returns NULL, or what went wrong (no cmocka assertions: it
@@ -129,81 +72,32 @@ static void wait_completion(struct zcio_zcsend *zs)
 static const char *send_stream(struct run *r, int wr)
 {
 	static char err[160];
-	struct sender *s = calloc(1, sizeof(*s));
+	struct tu_zc_writer *w = calloc(1, sizeof(*w));
 	uint8_t *buf[NBUF];
-	size_t sent = 0;
-	int i, b = 0, rc, nbuf = r->nbuf ? r->nbuf : NBUF;
-	uint64_t k = 0;
+	int i, rc, nbuf = r->nbuf ? r->nbuf : NBUF;
 
-	if (!s)
+	if (!w)
 		return "calloc";
-	s->r = r;
+	err[0] = 0;
+	w->st = &r->st;
 	for (i = 0; i < NBUF; i++)
 		buf[i] = aligned_alloc(4096, (r->msg + 4095) / 4096 * 4096);
-	rc = zcio_zcsend_new(wr, r->flags, &r->opts, &s->zs);
+	rc = zcio_zcsend_new(wr, r->flags, &r->opts, &w->zs);
 	if (rc < 0) {
 		snprintf(err, sizeof(err), "zcio_zcsend_new: %s", strerror(-rc));
 		goto out;
 	}
-	err[0] = 0;
-	while (sent < r->total && !err[0]) {
-		size_t len = r->total - sent < r->msg ? r->total - sent : r->msg, off = 0;
-
-		if (!reap(s))
-			break;
-		if (s->outstanding[b]) {
-			/* This buffer is still the kernel's: never touch it. */
-			wait_completion(s->zs);
-			continue;
-		}
-		tu_fill(buf[b], len, SEED0 + k);
-		while (off < len) {
-			int64_t n = zcio_zcsend_send(s->zs, buf[b] + off, len - off, r->cookies,
-						     &r->st);
-
-			if (n == -EAGAIN) {
-				if (r->st.wait != ZCIO_WAIT_OUT) {
-					snprintf(err, sizeof(err), "EAGAIN without ZCIO_WAIT_OUT");
-					break;
-				}
-				tu_wait_fd(wr, POLLOUT, 1000);
-				if (!reap(s))
-					break;
-				continue;
-			}
-			if (n <= 0) {
-				snprintf(err, sizeof(err), "send: %s", strerror((int)-n));
-				break;
-			}
-			if ((size_t)n < len - off)
-				r->short_sends++;
-			/* A short send: the rest goes under the next cookie. */
-			s->owner[r->cookies % COOKIES] = (uint8_t)b;
-			s->outstanding[b]++;
-			r->cookies++;
-			off += (size_t)n;
-		}
-		sent += len;
-		k++;
-		b = (b + 1) % nbuf;
-	}
-	while (!err[0] && !s->err[0] && zcio_zcsend_pending(s->zs)) {
-		if (!reap(s))
-			break;
-		if (zcio_zcsend_pending(s->zs))
-			wait_completion(s->zs);
-	}
-	if (!err[0] && s->err[0])
-		snprintf(err, sizeof(err), "%s", s->err);
-	if (!err[0] && s->expect_cookie != r->cookies)
-		snprintf(err, sizeof(err), "%llu of %llu cookies reported",
-			 (unsigned long long)s->expect_cookie, (unsigned long long)r->cookies);
-	zcio_zcsend_info(s->zs, &r->info);
-	zcio_zcsend_free(s->zs);
+	if (!tu_zc_send_stream(w, wr, buf, nbuf, r->total, r->msg, SEED0))
+		snprintf(err, sizeof(err), "%s", w->err);
+	r->cookies = w->cookies;
+	r->reaped = w->reaped;
+	r->short_sends = w->short_sends;
+	zcio_zcsend_info(w->zs, &r->info);
+	zcio_zcsend_free(w->zs);
 out:
 	for (i = 0; i < NBUF; i++)
 		free(buf[i]);
-	free(s);
+	free(w);
 	return err[0] ? err : NULL;
 }
 
@@ -228,7 +122,7 @@ static void print_run(const struct run *r)
 
 static void run_stream(struct run *r)
 {
-	uint8_t *expect = make_stream(r->total, r->msg);
+	uint8_t *expect = tu_zc_stream(r->total, r->msg, SEED0);
 	struct tu_consumer c = { .expect = expect, .expect_len = r->total, .chunk = 32 * TU_KIB,
 				 .delay_us = r->delay_us };
 	const char *err;
@@ -603,7 +497,7 @@ static void uring_memlock_limit_copies_instead_of_failing(void **state)
 {
 	struct run r = { .total = 16 * TU_MIB, .msg = 128 * 1024, .delay_us = 300,
 			 .flags = ZCIO_ZCSEND_ALWAYS | ZCIO_ZCSEND_URING };
-	uint8_t *expect = make_stream(r.total, r.msg);
+	uint8_t *expect = tu_zc_stream(r.total, r.msg, SEED0);
 	struct tu_consumer c = { .expect = expect, .expect_len = r.total, .chunk = 32 * TU_KIB,
 				 .delay_us = r.delay_us };
 	int rd, wr, status;
@@ -735,7 +629,7 @@ static void seccomp_case(int err)
 {
 	struct run r = { .total = 8 * TU_MIB, .msg = 128 * 1024, .delay_us = 100,
 			 .flags = ZCIO_ZCSEND_ALWAYS | ZCIO_ZCSEND_URING };
-	uint8_t *expect = make_stream(r.total, r.msg);
+	uint8_t *expect = tu_zc_stream(r.total, r.msg, SEED0);
 	struct tu_consumer c = { .expect = expect, .expect_len = r.total, .chunk = 32 * TU_KIB,
 				 .delay_us = r.delay_us };
 	int rd, wr, status;
