@@ -21,87 +21,12 @@ ERR=$T_TMP/err
 OUT=$T_TMP/stdout
 "$ZGEN" "$SIZE" 11 > "$SRC"
 SUM=$(csum "$SRC")
-PREFIX=$T_TMP/prefix
-"$ZGEN" 5000 12 > "$PREFIX"
-
-# The destinations add_dest built: operands, files to check, bytes before
-# the stream in each file (-a), and background readers to wait for.
-DESTS=() CHECK=() SKIPB=() WAITS=() NAPPEND=0
-
-reset_dests() {
-	DESTS=() CHECK=() SKIPB=() WAITS=() NAPPEND=0
-	rm -rf "$T_TMP"/out.* "$T_TMP"/fifo.* "$T_TMP"/sock.* "$OUT"
-}
-
-# add_dest KIND I
-add_dest() {
-	local out=$T_TMP/out.$2
-	case $1 in
-	file)
-		DESTS+=("$out") CHECK+=("$out") SKIPB+=(0)
-		;;
-	append)
-		# Only with -a, which applies to every file.
-		cp "$PREFIX" "$out"
-		DESTS+=("$out") CHECK+=("$out") SKIPB+=(5000)
-		NAPPEND=$((NAPPEND + 1))
-		;;
-	fifo)
-		mkfifo "$T_TMP/fifo.$2"
-		cat "$T_TMP/fifo.$2" > "$out" &
-		WAITS+=($!)
-		at_exit "kill $!"
-		DESTS+=("$T_TMP/fifo.$2") CHECK+=("$out") SKIPB+=(0)
-		;;
-	tcp)
-		start_sink 127.0.0.1:0 "$out" || return 1
-		WAITS+=("$SINK_PID")
-		DESTS+=("tcp:127.0.0.1:$SINK_PORT") CHECK+=("$out") SKIPB+=(0)
-		;;
-	unix)
-		start_sink "unix:$T_TMP/sock.$2" "$out" || return 1
-		WAITS+=("$SINK_PID")
-		DESTS+=("unix:$T_TMP/sock.$2") CHECK+=("$out") SKIPB+=(0)
-		;;
-	esac
-}
 
 # run_tee [OPTION]...: the source, through zcio tee with the options and
 # the destinations, into $OUT; RC is zcio tee's exit status.
 run_tee() {
 	"$ZGEN" "$SIZE" 11 | timeout -k 5 60 "$ZCIO" tee "$@" "${DESTS[@]}" 2> "$ERR" | cat > "$OUT"
 	RC=${PIPESTATUS[1]}
-}
-
-# check_dests NAME: standard output and every destination hold exactly the
-# source (after what -a files held before).
-check_dests() {
-	local i got bad=""
-	for i in "${WAITS[@]}"; do
-		wait_bg "$i" 20 || bad+=" (a reader did not finish)"
-	done
-	[ "$(csum "$OUT")" = "$SUM" ] || bad+=" stdout"
-	for i in "${!CHECK[@]}"; do
-		got=$(tail -c +"$((SKIPB[i] + 1))" "${CHECK[i]}" | sha256sum)
-		[ "${got%% *}" = "$SUM" ] || bad+=" ${DESTS[i]}"
-		if [ "${SKIPB[i]}" != 0 ] && ! cmp -s -n 5000 "$PREFIX" "${CHECK[i]}"; then
-			bad+=" ${DESTS[i]}(prefix lost)"
-		fi
-	done
-	if [ -z "$bad" ]; then
-		pass "$1: every output exact"
-	else
-		fail "$1: every output exact" "wrong:$bad; stderr: $(head -c 400 "$ERR")"
-	fi
-}
-
-# status NAME WANT
-status() {
-	if [ "$RC" = "$2" ]; then
-		pass "$1: exit status $2"
-	else
-		fail "$1: exit status $2" "got $RC; stderr: $(head -c 400 "$ERR")"
-	fi
 }
 
 KINDS=(file fifo tcp unix)

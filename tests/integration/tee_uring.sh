@@ -61,58 +61,6 @@ uring() {
 	fi
 }
 
-# The destinations add_dest built: operands, the files holding what each
-# got, bytes before the stream in each (-a), and readers to wait for.
-DESTS=() CHECK=() SKIPB=() WAITS=()
-
-reset_dests() {
-	DESTS=() CHECK=() SKIPB=() WAITS=()
-	rm -rf "$T_TMP"/out.* "$T_TMP"/fifo.* "$T_TMP"/sock.* "$OUT"
-}
-
-# add_dest KIND I
-add_dest() {
-	local out=$T_TMP/out.$2
-	case $1 in
-	file) DESTS+=("$out") CHECK+=("$out") SKIPB+=(0) ;;
-	append)
-		"$ZGEN" 5000 12 > "$out"
-		DESTS+=("$out") CHECK+=("$out") SKIPB+=(5000)
-		;;
-	fifo)
-		mkfifo "$T_TMP/fifo.$2"
-		cat "$T_TMP/fifo.$2" > "$out" &
-		WAITS+=($!)
-		at_exit "kill $!"
-		DESTS+=("$T_TMP/fifo.$2") CHECK+=("$out") SKIPB+=(0)
-		;;
-	slowfifo)
-		# Reads 64 KiB at a time with a nap between reads.
-		mkfifo "$T_TMP/fifo.$2"
-		(exec < "$T_TMP/fifo.$2"; while :; do
-			head -c 65536 > "$out.part" || break
-			[ -s "$out.part" ] || break
-			cat "$out.part" >> "$out"
-			sleep 0.02
-		done) &
-		WAITS+=($!)
-		at_exit "kill $!"
-		: > "$out"
-		DESTS+=("$T_TMP/fifo.$2") CHECK+=("$out") SKIPB+=(0)
-		;;
-	tcp)
-		start_sink 127.0.0.1:0 "$out" || return 1
-		WAITS+=("$SINK_PID")
-		DESTS+=("tcp:127.0.0.1:$SINK_PORT") CHECK+=("$out") SKIPB+=(0)
-		;;
-	unix)
-		start_sink "unix:$T_TMP/sock.$2" "$out" || return 1
-		WAITS+=("$SINK_PID")
-		DESTS+=("unix:$T_TMP/sock.$2") CHECK+=("$out") SKIPB+=(0)
-		;;
-	esac
-}
-
 KINDS=(file fifo tcp unix)
 
 # mixed N: N destinations, the kinds in turn.
@@ -120,41 +68,6 @@ mixed() {
 	local i
 	reset_dests
 	for i in $(seq 0 $(($1 - 1))); do add_dest "${KINDS[$((i % 4))]}" "$i"; done
-}
-
-# check_dests NAME SUM: standard output and every destination hold the
-# input (after what -a files held before).
-check_dests() {
-	local i got bad=""
-	for i in "${WAITS[@]}"; do
-		wait_bg "$i" 30 || bad+=" (a reader did not finish)"
-	done
-	[ "$(csum "$OUT")" = "$2" ] || bad+=" stdout($(size_of "$OUT"))"
-	for i in "${!CHECK[@]}"; do
-		if [ "${SKIPB[i]}" = 0 ]; then
-			got=$(csum "${CHECK[i]}")
-		else
-			got=$(tail -c +"$((SKIPB[i] + 1))" "${CHECK[i]}" | sha256sum)
-			got=${got%% *}
-			cmp -s -n "${SKIPB[i]}" <("$ZGEN" 5000 12) "${CHECK[i]}" ||
-				bad+=" ${DESTS[i]}(prefix lost)"
-		fi
-		[ "$got" = "$2" ] || bad+=" ${DESTS[i]}($(size_of "${CHECK[i]}"))"
-	done
-	if [ -z "$bad" ]; then
-		pass "$1: every output exact"
-	else
-		fail "$1: every output exact" "wrong:$bad; stderr: $(grep -v stats: "$ERR" | head -c 300)"
-	fi
-}
-
-# status NAME WANT
-status() {
-	if [ "$RC" = "$2" ]; then
-		pass "$1: exit status $2"
-	else
-		fail "$1: exit status $2" "got $RC; stderr: $(head -c 400 "$ERR")"
-	fi
 }
 
 # by_uring NAME TOTAL HOW [COPIED]: --stats says io_uring delivered TOTAL
