@@ -70,6 +70,14 @@ ssize_t zcio__zc_send(struct zcio__zc *z, const void *buf, size_t len, uint64_t 
 int zcio__zc_reap(struct zcio__zc *z);
 
 /* The oldest record, or NULL when none is left. */
+/* The FIFO slot of the i-th oldest record.  qcap is a power of two
+ * (FIFO_MIN, doubled as it grows), so a mask does what % would with a
+ * division on every send and reap. */
+static inline size_t zcio__zc_slot(const struct zcio__zc *z, size_t i)
+{
+	return (z->qhead + i) & (z->qcap - 1);
+}
+
 static inline struct zcio__zc_rec *zcio__zc_head(struct zcio__zc *z)
 {
 	return z->qlen ? &z->q[z->qhead] : NULL;

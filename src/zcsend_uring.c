@@ -125,7 +125,7 @@ static bool complete(struct zcio__zc *z, uint32_t id, bool copied)
 	size_t i;
 
 	for (i = 0; i < z->qlen; i++) {
-		struct zcio__zc_rec *rec = &z->q[(z->qhead + i) % z->qcap];
+		struct zcio__zc_rec *rec = &z->q[zcio__zc_slot(z, i)];
 
 		if (!rec->zc || rec->done || rec->id != id)
 			continue;
