@@ -563,7 +563,8 @@ static void on_cqe(struct serve_uring *u, struct uop *op, int res)
 	}
 }
 
-static void reap(struct serve_uring *u)
+/* Handle every completion that has arrived, without submitting. */
+static void handle_cqes(struct serve_uring *u)
 {
 	struct io_uring_cqe *cqe;
 
@@ -578,6 +579,11 @@ static void reap(struct serve_uring *u)
 		on_cqe(u, op, res);
 	}
 	u->reaping = false;
+}
+
+static void reap(struct serve_uring *u)
+{
+	handle_cqes(u);
 	kick(u);
 }
 
@@ -765,22 +771,13 @@ void serve_uring_worker_release(struct serve_worker *w)
 	/* Every connection is closed: what is left are cancelled transfers
 	 * waiting for their last completions. */
 	while (u->aborted) {
-		struct io_uring_cqe *cqe;
 		int r = io_uring_submit_and_wait(&u->ring, 1);
 
 		if (r < 0 && r != -EINTR && r != -EAGAIN && r != -EBUSY && r != -ETIME) {
 			log_msg(LOG_ERROR, CMD, "io_uring wait: %s", strerror(-r));
 			break;
 		}
-		u->reaping = true;
-		while (io_uring_peek_cqe(&u->ring, &cqe) == 0) {
-			struct uop *op = io_uring_cqe_get_data(cqe);
-			int res = cqe->res;
-
-			io_uring_cqe_seen(&u->ring, cqe);
-			on_cqe(u, op, res);
-		}
-		u->reaping = false;
+		handle_cqes(u);
 	}
 	pool_flush(u);
 	loop_del(&w->loop, &u->watch);
