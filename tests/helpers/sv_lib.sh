@@ -133,3 +133,27 @@ sv_expect() {
 # sv_raw_status: the status code of the first response sv_raw printed
 # (from a file).
 sv_first_status() { head -n 1 "$1" | sed -n 's|^HTTP/1\.1 \([0-9]*\) .*|\1|p' | tr -d '\r'; }
+
+# check_truncated_while_sent LABEL: $W/trunc.bin, a copy of the 64 MiB
+# $T_TMP/orig64, is cut to 1 MiB while curl fetches it from $SV_URL at
+# 16 MB/s: the client must get a true prefix of at least 1 MiB and an early
+# close (curl status 18), within 3.5 s.  Leaves what curl got in $T_TMP/got.
+check_truncated_while_sent() {
+	local t0 cpid crc ms got
+	cp "$T_TMP/orig64" "$W/trunc.bin"
+	t0=$(now_ms)
+	curl -s --max-time 10 --limit-rate 16M -o "$T_TMP/got" "$SV_URL/trunc.bin" &
+	cpid=$!
+	sleep 0.5
+	truncate -s 1M "$W/trunc.bin"
+	wait "$cpid"
+	crc=$?
+	ms=$(($(now_ms) - t0))
+	got=$(size_of "$T_TMP/got")
+	if [ "$crc" = 18 ] && [ "$got" -lt 67108864 ] && [ "$got" -ge 1048576 ] &&
+		is_prefix "$T_TMP/got" "$T_TMP/orig64" && [ "$ms" -lt 3500 ]; then
+		pass "$1: truncated while sent: closed early ($got of 67108864 bytes, a true prefix, $ms ms)"
+	else
+		fail "$1: truncated while sent: closed early" "curl status $crc, $got bytes, prefix: $(is_prefix "$T_TMP/got" "$T_TMP/orig64" && echo yes || echo no), $ms ms"
+	fi
+}
